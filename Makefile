@@ -1,0 +1,23 @@
+# The two quick-start commands, and the checks CI runs.
+.PHONY: demo test lint bench setup
+
+setup:
+	scripts/setup.sh
+
+# Set up, then run the push-to-main flow on the bundled example (throwaway remote, no accounts).
+demo:
+	scripts/setup.sh
+	scripts/demo.sh
+
+# Set up (system packages, venv, services) and run the whole test suite.
+test:
+	scripts/test.sh
+
+lint:
+	scripts/setup.sh --dev
+	.venv/bin/ruff check leptonci tests bench
+	.venv/bin/mypy
+
+bench:
+	scripts/setup.sh --dev
+	for b in bench/*.py; do .venv/bin/python $$b || exit 1; done

@@ -1,0 +1,33 @@
+"""Rendering an environment overlay with kustomize (kubectl's built-in, or the binary)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from leptonci.adapters import proc
+from leptonci.errors import CommandFailed, ConfigError
+
+
+def renderer() -> list[str] | None:
+    """The command that renders an overlay here, or None when neither tool is installed."""
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    return None
+
+
+def render(root: Path, env_path: str) -> str:
+    """The rendered manifests of the overlay at env_path; a broken overlay is a ConfigError."""
+    cmd = renderer()
+    if cmd is None:
+        raise ConfigError(
+            f"{env_path}: cannot render: neither kubectl nor kustomize is installed",
+            hint="install kubectl",
+        )
+    try:
+        return proc.run([*cmd, str(root / env_path)], timeout=120).stdout
+    except CommandFailed as exc:
+        detail = exc.message.split("stderr: ", 1)[-1]
+        raise ConfigError(f"kustomize cannot render the overlay: {detail}", file=env_path) from None

@@ -1,0 +1,274 @@
+"""Command line: parses arguments and calls one function per command.
+
+This module only parses. Each command maps to a function elsewhere, imported when the
+command runs (so `leptonci --help` loads no TensorFlow, docker, kubernetes or github3),
+and called with explicit keyword arguments. The one top-level handler here maps
+``LeptonError`` to a one-line message and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from leptonci import __version__
+from leptonci.errors import ExitCode, LeptonError
+
+EXIT_CODES = """exit codes:
+  0    done, or nothing to do
+  1    a "no": gate failed, verification failed, promotion refused
+  2    bad input or config
+  3    an outside system failed after retries (git remote, registry, cluster, GitHub)
+  130  interrupted
+"""
+
+
+def _call(target: str, **kwargs: Any) -> Callable[[Any], int]:
+    """A deferred call of `module:function(ctx, **kwargs)`; the import happens at run time."""
+
+    def run(ctx: Any) -> int:
+        module_name, func_name = target.split(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(ctx, **kwargs) or 0)
+
+    return run
+
+
+def _writes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (diffs, image refs, git and API calls) and write nothing",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def common_options(*, top: bool) -> argparse.ArgumentParser:
+        # Subcommands accept the global options too; their defaults are suppressed there
+        # so that `leptonci -C DIR status` is not reset by the subparser.
+        common = argparse.ArgumentParser(add_help=False)
+        default: Any = None if top else argparse.SUPPRESS
+        flag: Any = False if top else argparse.SUPPRESS
+        common.add_argument(
+            "-C",
+            dest="directory",
+            metavar="DIR",
+            default=default,
+            help="run against the leptonci repository in DIR (default: the current one)",
+        )
+        common.add_argument(
+            "--json", action="store_true", default=flag, help="machine-readable output on stdout"
+        )
+        common.add_argument(
+            "--debug", action="store_true", default=flag, help="show tracebacks on errors"
+        )
+        return common
+
+    common = common_options(top=False)
+
+    parser = argparse.ArgumentParser(
+        prog="leptonci",
+        description="GitOps CI/CD for machine-learning models: train, gate, build, "
+        "promote through environments, verify, roll back.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common_options(top=True)],
+    )
+    parser.add_argument("--version", action="version", version=f"leptonci {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            parents=[common],
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = command("validate", "check leptonci.yaml and that every environment overlay renders")
+    p.set_defaults(run=lambda a: _call("leptonci.flows.validate:validate_command"))
+
+    p = command("status", "show what each environment runs, from the ledgers")
+    p.add_argument("--live", action="store_true", help="also ask each cluster; flag drift")
+    p.set_defaults(run=lambda a: _call("leptonci.flows.status:status_command", live=a.live))
+
+    p = command("history", "show an environment's release history")
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("--from-git", action="store_true", help="rebuild it from commit trailers")
+    p.add_argument("--limit", type=int, default=None, help="show at most N entries")
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.history:history_command",
+            env=a.env,
+            from_git=a.from_git,
+            limit=a.limit,
+        )
+    )
+
+    p = command("train", "train a model, evaluate it and export a candidate")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--out", type=Path, default=None, help="also place the candidate in DIR")
+    p.add_argument("--no-cache", action="store_true", help="train even when the cache has it")
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.train:train_command",
+            model=a.model,
+            out=a.out,
+            use_cache=not a.no_cache,
+        )
+    )
+
+    p = command("gate", "check a candidate's metrics against the model's thresholds")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--against", metavar="ENV", default=None, help="baseline environment")
+    p.add_argument("--metrics", type=Path, default=None, help="gate this metrics.json")
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.gate:gate_command", model=a.model, against=a.against, metrics=a.metrics
+        )
+    )
+
+    p = command("build", "build the serving image for the current candidate and push it")
+    p.add_argument("model", metavar="MODEL")
+    _writes(p)
+    p.set_defaults(run=lambda a: _call("leptonci.flows.build:build_command", model=a.model))
+
+    p = command("promote", "move the release current in ENV's upstream into ENV")
+    p.add_argument("--to", required=True, metavar="ENV", dest="to")
+    p.add_argument("--release", metavar="ID", default=None, help="a specific release id")
+    p.add_argument("--force", action="store_true", help="override the rules (needs --reason)")
+    p.add_argument("--reason", metavar="TEXT", default=None)
+    _writes(p)
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.promote:promote_command",
+            to=a.to,
+            release=a.release,
+            force=a.force,
+            reason=a.reason,
+        )
+    )
+
+    p = command("rollback", "restore the previous (or named) release in ENV")
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("--to", metavar="RELEASE", default=None, dest="to")
+    p.add_argument("--reason", metavar="TEXT", default=None)
+    _writes(p)
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.rollback:rollback_command", env=a.env, to=a.to, reason=a.reason
+        )
+    )
+
+    p = command("unblock", "lift the quarantine of a release or digest in ENV")
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("target", metavar="RELEASE|DIGEST")
+    _writes(p)
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.rollback:unblock_command", env=a.env, target=a.target
+        )
+    )
+
+    p = command("resume", "lift the hold on automatic promotion into ENV")
+    p.add_argument("env", metavar="ENV")
+    _writes(p)
+    p.set_defaults(run=lambda a: _call("leptonci.flows.rollback:resume_command", env=a.env))
+
+    p = command("verify", "wait until ENV's cluster runs its current release, or fail")
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("--model", default=None, help="the model to verify (default: all)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.verify:verify_command", env=a.env, model=a.model, timeout=a.timeout
+        )
+    )
+
+    p = command("run", "run a CI flow: push (release) or pull-request (model gate)")
+    p.add_argument("event", choices=["push", "pull-request"], metavar="EVENT")
+    _writes(p)
+    p.set_defaults(
+        run=lambda a: _call(
+            "leptonci.flows.run_push:run_push"
+            if a.event == "push"
+            else "leptonci.flows.pull_request:run_pull_request"
+        )
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(args.debug)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except LeptonError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _report(exc, json_mode=bool(args.json))
+        return int(exc.exit_code)
+    except BrokenPipeError:
+        # stdout closed early (`leptonci status | head`): not an error of ours
+        sys.stderr.close()
+        return ExitCode.OK
+    except Exception as exc:  # a bug: one redacted line, the traceback only with --debug
+        if debug:
+            raise
+        from leptonci.redact import redact
+
+        text = redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
+        print(f"leptonci: internal error: {text} (rerun with --debug)", file=sys.stderr)
+        return ExitCode.NO
+
+
+def _run(args: argparse.Namespace) -> int:
+    from leptonci.config import find_root
+    from leptonci.context import Context
+    from leptonci.output import Output
+
+    start = Path(args.directory) if args.directory else Path.cwd()
+    if args.directory and not start.is_dir():
+        from leptonci.errors import UsageError
+
+        raise UsageError(f"-C {args.directory}: no such directory")
+    root = find_root(start)
+    ctx = Context(
+        root=root,
+        out=Output(json_mode=args.json),
+        dry_run=bool(getattr(args, "dry_run", False)),
+        json=bool(args.json),
+        debug=bool(args.debug),
+    )
+    return args.run(args)(ctx)
+
+
+def _report(exc: LeptonError, *, json_mode: bool) -> None:
+    from leptonci.redact import redact
+
+    line = redact(str(exc)).replace("\n", " ")
+    if json_mode:
+        import json
+
+        print(json.dumps({"error": line, "exit_code": int(exc.exit_code)}))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        print(f"::error::{line}", file=sys.stderr)
+    else:
+        print(f"leptonci: error: {line}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up a machine for leptonci: system packages (for the tests' real services), a
+# virtualenv in .venv with leptonci and its extras. Safe to run again: it skips what is
+# already there.
+#   scripts/setup.sh            # runtime + training extras
+#   scripts/setup.sh --dev      # plus the test tools and the services the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+apt_packages=(git)
+if [ "$dev" = 1 ]; then
+  apt_packages+=(docker.io docker-registry busybox-static apache2-utils make)
+fi
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "==> apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+extras="train"
+[ "$dev" = 1 ] && extras="dev,train"
+stamp=".venv/.leptonci-installed-$(sha256sum pyproject.toml | cut -c1-16)-$extras"
+if [ ! -f "$stamp" ]; then
+  echo "==> pip install -e .[$extras]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import leptonci" # fail here, not later, if the install broke
+  touch "$stamp"
+fi

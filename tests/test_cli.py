@@ -1,0 +1,79 @@
+"""The CLI contract: global options, exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from leptonci.cli import build_parser, main
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leptonci", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_help_lists_every_command_and_the_exit_codes() -> None:
+    text = build_parser().format_help()
+    for command in ("validate", "status", "history", "train", "gate", "build", "promote",
+                    "rollback", "unblock", "resume", "verify", "run"):
+        assert command in text
+    assert "130  interrupted" in text
+
+
+def test_writing_commands_take_dry_run() -> None:
+    parser = build_parser()
+    for argv in (["build", "m"], ["promote", "--to", "dev"], ["rollback", "dev"],
+                 ["unblock", "dev", "x"], ["resume", "dev"], ["run", "push"]):
+        assert parser.parse_args([*argv, "--dry-run"]).dry_run is True
+
+
+def test_global_options_work_before_and_after_the_command(example_repo: Path) -> None:
+    parser = build_parser()
+    assert parser.parse_args(["-C", "x", "status"]).directory == "x"
+    assert parser.parse_args(["status", "-C", "x", "--json"]).json is True
+    before = run_cli("-C", str(example_repo), "status")
+    after = run_cli("status", "-C", str(example_repo))
+    assert before.returncode == after.returncode == 0
+    assert before.stdout == after.stdout
+
+
+def test_outside_a_repository_exit_2_with_one_line(tmp_path: Path) -> None:
+    result = run_cli("status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "no leptonci.yaml" in result.stderr and "-C DIR" in result.stderr
+
+
+def test_json_errors_are_machine_readable(tmp_path: Path) -> None:
+    result = run_cli("--json", "-C", str(tmp_path), "status")
+    assert result.returncode == 2
+    assert json.loads(result.stdout)["exit_code"] == 2
+
+
+def test_unknown_environment_is_bad_input(example_repo: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from leptonci.context import Context
+
+    ctx = Context(root=example_repo)
+    try:
+        ctx.config.env("qa")
+    except Exception as exc:  # noqa: BLE001
+        assert "unknown environment 'qa'; have: dev, staging, prod" in str(exc)
+    assert main(["-C", str(example_repo), "status"]) == 0
+    assert "dev" in capsys.readouterr().out
+
+
+def test_status_table_and_json(example_repo: Path) -> None:
+    text = run_cli("-C", str(example_repo), "status")
+    assert text.returncode == 0
+    header = text.stdout.splitlines()[0].split()
+    assert header == ["ENV", "MODEL", "RELEASE", "DIGEST", "VERDICT", "VERIFIED", "WHEN", "BY"]
+    data = json.loads(run_cli("-C", str(example_repo), "status", "--json").stdout)
+    assert [e["environment"] for e in data["environments"]] == ["dev", "staging", "prod"]
