@@ -57,6 +57,10 @@ class Context:
 
     @property
     def cache_dir(self) -> Path:
+        """The training cache: $LEPTONCI_CACHE when set, else the config's `cache` folder."""
+        override = self.env.get("LEPTONCI_CACHE")
+        if override:
+            return Path(override).expanduser().resolve()
         return self.root / self.config.cache
 
     def path(self, rel: str) -> Path:
