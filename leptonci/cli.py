@@ -28,7 +28,7 @@ EXIT_CODES = """exit codes:
 """
 
 
-def _call(target: str, **kwargs: Any) -> Callable[[Any], int]:
+def _call(target: str, /, **kwargs: Any) -> Callable[[Any], int]:
     """A deferred call of `module:function(ctx, **kwargs)`; the import happens at run time."""
 
     def run(ctx: Any) -> int:

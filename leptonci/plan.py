@@ -136,7 +136,7 @@ class Plan:
         return Plan(self.title, self.actions + tuple(actions), self.notes)
 
     def with_note(self, note: str) -> Plan:
-        return Plan(self.title, self.actions, self.notes + (note,))
+        return Plan(self.title, self.actions, (*self.notes, note))
 
     def files(self) -> tuple[WriteFile, ...]:
         return tuple(a for a in self.actions if isinstance(a, WriteFile))

@@ -64,7 +64,7 @@ def test_unknown_environment_is_bad_input(example_repo: Path, capsys) -> None:  
     ctx = Context(root=example_repo)
     try:
         ctx.config.env("qa")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         assert "unknown environment 'qa'; have: dev, staging, prod" in str(exc)
     assert main(["-C", str(example_repo), "status"]) == 0
     assert "dev" in capsys.readouterr().out

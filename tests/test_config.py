@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from leptonci.config import load_config, parse_config
+from leptonci.context import Context
+from leptonci.errors import ConfigError
+
+
+def test_example_config_loads_in_promotion_order(example_repo: Path) -> None:
+    config = load_config(example_repo)
+    assert [e.name for e in config.ordered_envs()] == ["dev", "staging", "prod"]
+    assert config.first_env().name == "dev"
+    assert config.reference_env("digits").name == "prod"
+    assert config.image_name("digits") == "leptonci/digits"
+    assert config.image_repository("digits") == "digits"
+    assert config.model("digits").gate["accuracy"].min == 0.90
+
+
+def test_order_does_not_depend_on_listing_order(tmp_path: Path) -> None:
+    text = """
+project: p
+models:
+  m: {path: m, gate: {acc: {min: 0.5}}}
+environments:
+  - {name: prod, path: e/prod, upstream: staging}
+  - {name: staging, path: e/staging, upstream: dev}
+  - {name: dev, path: e/dev}
+"""
+    config = parse_config(text, file="leptonci.yaml", root=tmp_path)
+    assert [e.name for e in config.ordered_envs()] == ["dev", "staging", "prod"]
+    assert [e.name for e in config.downstream("dev")] == ["staging"]
+
+
+def test_symlink_out_of_the_repository_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "repo"
+    root.mkdir()
+    os.symlink(outside, root / "model_repo")
+    text = """project: p
+models:
+  m:
+    path: model_repo/m
+    gate: {acc: {min: 0.5}}
+environments:
+  - {name: dev, path: e/dev}
+"""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, file="leptonci.yaml", root=root)
+    assert "leptonci.yaml:4: models.m.path:" in str(info.value)
+    assert "outside the repository" in str(info.value)
+
+
+def test_registry_override_from_the_environment(example_repo: Path) -> None:
+    ctx = Context(root=example_repo, env={"LEPTONCI_REGISTRY": "127.0.0.1:5000/team"})
+    assert ctx.config.registry == "127.0.0.1:5000/team"
+
+
+def test_cache_override_from_the_environment(example_repo: Path, tmp_path: Path) -> None:
+    ctx = Context(root=example_repo, env={"LEPTONCI_CACHE": str(tmp_path / "c")})
+    assert ctx.cache_dir == (tmp_path / "c").resolve()
+    assert Context(root=example_repo, env={}).cache_dir == example_repo / ".leptonci/cache"
+
+
+@pytest.mark.parametrize(
+    "registry",
+    ["ghcr.io/acme", "127.0.0.1:5000/ns", "registry.example.com:443/a/b", "oci-layout:out/oci"],
+)
+def test_registry_forms(registry: str, tmp_path: Path) -> None:
+    text = f"""project: p
+registry: {registry}
+models: {{m: {{path: m, gate: {{acc: {{min: 0.5}}}}}}}}
+environments: [{{name: dev, path: e}}]
+"""
+    assert parse_config(text, file="leptonci.yaml", root=tmp_path).registry == registry
