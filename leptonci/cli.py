@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("verify", "wait until ENV's cluster runs its current release, or fail")
     p.add_argument("env", metavar="ENV")
-    p.add_argument("--model", default=None, help="the model to verify (default: all)")
+    p.add_argument("--model", default=None, help="the model to verify (default: the only current one)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     p.set_defaults(
         run=lambda a: _call(

@@ -19,6 +19,7 @@ _PLUGINS = [
     "tests.fixtures.git_repo",
     "tests.fixtures.registry",
     "tests.fixtures.docker_engine",
+    "tests.kube_rollouts",
 ]
 pytest_plugins = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None]
 

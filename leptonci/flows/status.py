@@ -56,17 +56,18 @@ def collect_status(ctx: Context, *, live: bool = False) -> list[StatusRow]:
             record = ledger.current_for(model)
             row = StatusRow(env.name, model, record, ledger.held, len(ledger.quarantine))
             if live and env.cluster is not None:
-                row = _with_live(row, env.cluster)
+                row = _with_live(ctx, row, env.cluster)
             rows.append(row)
     return rows
 
 
-def _with_live(row: StatusRow, cluster: Any) -> StatusRow:
+def _with_live(ctx: Context, row: StatusRow, cluster: Any) -> StatusRow:
     from leptonci.adapters import kube
     from leptonci.errors import LeptonError
 
     try:
-        image = kube.live_image(cluster)
+        client = kube.load_api_client(cluster, env=ctx.env, root=ctx.root)
+        image = kube.live_image(cluster, api_client=client)
     except LeptonError as exc:
         return StatusRow(**{**row.__dict__, "live_error": exc.message})
     expected = row.record.digest if row.record else None

@@ -1,0 +1,286 @@
+"""The Kubernetes API connection: kubeconfig loading, raw JSON requests, bounded retries.
+
+Everything here talks JSON dicts, not the client's generated models: the emulator in
+tests and real API servers both answer plain JSON, and dicts keep the rollout rules in
+``kube_rollout`` free of the client library. Kubeconfig credentials are registered with
+``leptonci.redact`` as they are read, so no error text can carry them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from leptonci.config import ClusterConfig
+from leptonci.errors import ClusterError, ConfigError
+from leptonci.redact import redact, register_secret
+
+T = TypeVar("T")
+
+# (connect, read) seconds for plain requests; watches set their own read timeout.
+REQUEST_TIMEOUT = (5.0, 30.0)
+_SECRET_KEYS = (
+    "token",
+    "password",
+    "client-key-data",
+    "access-token",
+    "id-token",
+    "refresh-token",
+    "client-secret",
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter for API 5xx, 429 and transport errors."""
+
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class ApiError(Exception):
+    """One failed API response (internal; callers see ClusterError)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+
+# -- loading -------------------------------------------------------------------------
+
+
+def kubeconfig_paths(
+    cluster: ClusterConfig, *, env: Mapping[str, str], root: Path | None
+) -> list[Path]:
+    """The kubeconfig files to read: the configured one, else $KUBECONFIG, else ~/.kube/config."""
+    if cluster.kubeconfig:
+        path = Path(os.path.expanduser(cluster.kubeconfig))
+        if not path.is_absolute() and root is not None:
+            path = root / path
+        return [path]
+    value = env.get("KUBECONFIG", "")
+    if value:
+        return [Path(os.path.expanduser(p)) for p in value.split(os.pathsep) if p]
+    return [Path(os.path.expanduser("~/.kube/config"))]
+
+
+def register_kubeconfig_secrets(text: str) -> None:
+    """Register every credential found in a kubeconfig document with the redactor."""
+    import yaml  # PyYAML: a dependency of the kubernetes client
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    if not isinstance(data, dict):
+        return
+    for entry in data.get("users") or []:
+        user = (entry or {}).get("user") or {}
+        _register_values(user)
+
+
+def _register_values(node: Any) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if isinstance(value, str) and str(key).lower() in _SECRET_KEYS:
+                register_secret(value)
+            elif str(key) == "env" and isinstance(value, list):  # exec plugin env values
+                for item in value:
+                    if isinstance(item, Mapping):
+                        register_secret(str(item.get("value", "")))
+            else:
+                _register_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            _register_values(item)
+
+
+def load_api_client(
+    cluster: ClusterConfig, *, env: Mapping[str, str] | None = None, root: Path | None = None
+) -> Any:
+    """A ``kubernetes.client.ApiClient`` for the cluster's kubeconfig and context.
+
+    Falls back to the in-cluster service account when no kubeconfig file exists and
+    the process runs in a pod.
+    """
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    env = os.environ if env is None else env
+    paths = [p for p in kubeconfig_paths(cluster, env=env, root=root) if p.is_file()]
+    if not paths:
+        if env.get("KUBERNETES_SERVICE_HOST") and not cluster.kubeconfig:
+            config.load_incluster_config()
+            api = client.ApiClient()
+            _register_client_secrets(api)
+            return api
+        wanted = ", ".join(str(p) for p in kubeconfig_paths(cluster, env=env, root=root))
+        raise ConfigError(
+            f"no kubeconfig at {wanted}",
+            hint="set environments[].cluster.kubeconfig or $KUBECONFIG (see docs/clusters.md)",
+        )
+    for path in paths:
+        try:
+            register_kubeconfig_secrets(path.read_text())
+        except OSError:
+            pass
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=os.pathsep.join(str(p) for p in paths),
+            context=cluster.context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except (ConfigException, ValueError, OSError) as exc:
+        where = f"context {cluster.context!r}" if cluster.context else "the current context"
+        raise ConfigError(
+            f"cannot load kubeconfig {paths[0]} ({where}): {redact(str(exc).splitlines()[0])}",
+            hint="check the file and the context name (kubectl config get-contexts)",
+        ) from None
+    api = client.ApiClient(configuration)
+    _register_client_secrets(api)
+    return api
+
+
+def _register_client_secrets(api: Any) -> None:
+    conf = api.configuration
+    for value in (getattr(conf, "api_key", None) or {}).values():
+        register_secret(str(value).removeprefix("Bearer ").strip())
+    register_secret(getattr(conf, "password", None))
+
+
+def api_client_for_host(host: str, *, token: str | None = None) -> Any:
+    """An ApiClient for a plain URL (tests, port-forwards); the token is registered secret."""
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = host.rstrip("/")
+    if token:
+        register_secret(token)
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+    return client.ApiClient(configuration)
+
+
+# -- requests ------------------------------------------------------------------------
+
+
+def open_request(
+    api: Any,
+    method: str,
+    path: str,
+    *,
+    query: Iterable[tuple[str, Any]] = (),
+    body: Any = None,
+    content_type: str | None = None,
+    timeout: Any = REQUEST_TIMEOUT,
+) -> Any:
+    """Send one request; return the urllib3 response unread, or raise ApiError."""
+    from kubernetes.client.exceptions import ApiException
+
+    headers = {"Accept": "application/json"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    request = api.param_serialize(
+        method,
+        path,
+        query_params=[(k, v) for k, v in query if v is not None],
+        header_params=headers,
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    try:
+        response = api.call_api(*request, _request_timeout=timeout)
+    except ApiException as exc:
+        raise ApiError(int(exc.status or 0), str(exc.reason or "error"), "") from None
+    except Exception as exc:  # transport: urllib3 errors, resets, timeouts
+        if _is_transport_error(exc):
+            raise ApiError(0, type(exc).__name__, _first_line(exc)) from None
+        raise
+    raw = response.response
+    if not 200 <= raw.status <= 299:
+        data = raw.data
+        raise ApiError(raw.status, str(raw.reason or ""), _status_message(data))
+    return raw
+
+
+def request_json(api: Any, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    raw = open_request(api, method, path, **kwargs)
+    try:
+        data = json.loads(raw.data or b"{}")
+    except ValueError:
+        raise ApiError(0, "BadResponse", f"{method} {path} did not return JSON") from None
+    return data if isinstance(data, dict) else {}
+
+
+def with_retries(
+    call: Callable[[], T],
+    *,
+    what: str,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run call, retrying retryable API failures with backoff; then raise ClusterError."""
+    policy = policy or RetryPolicy()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call()
+        except ApiError as exc:
+            if not exc.retryable:
+                raise cluster_error(what, exc) from None
+            if attempt >= policy.attempts:
+                raise cluster_error(what, exc, attempts=attempt) from None
+            sleep(policy.delay(attempt))
+
+
+def cluster_error(what: str, exc: ApiError, *, attempts: int = 1) -> ClusterError:
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    detail = f"{exc.status} {exc.reason}".strip() if exc.status else exc.reason
+    if exc.message:
+        detail += f": {exc.message}"
+    hint = "check the cluster's API server and retry"
+    if exc.status in (401, 403):
+        hint = "check the kubeconfig credentials and the RBAC Role (docs/clusters.md)"
+    elif exc.status == 404:
+        hint = "check the namespace and the resource kind"
+    return ClusterError(redact(f"{what} failed{tries}: {detail}"), hint=hint)
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    import urllib3
+
+    return isinstance(exc, (urllib3.exceptions.HTTPError, OSError))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0][:200]) if text else ""
+
+
+def _status_message(data: bytes | None) -> str:
+    try:
+        status = json.loads(data or b"")
+    except ValueError:
+        return ""
+    if isinstance(status, dict) and status.get("message"):
+        return redact(str(status["message"]).splitlines()[0][:300])
+    return ""

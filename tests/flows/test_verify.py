@@ -1,0 +1,133 @@
+"""verify_release / verify_command: ledger in a repository, cluster in kmock's emulator."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from leptonci.context import Context
+from leptonci.errors import ClusterError, UsageError
+from leptonci.flows.verify import verify_command, verify_release
+from leptonci.ledger import ReleaseRecord, Verification, empty_ledger, render_ledger
+from leptonci.output import Output
+from tests.kube_rollouts import (
+    IMAGE,
+    NAME,
+    NAMESPACE,
+    NEW,
+    OLD,
+    EmulatorThread,
+    RolloutActor,
+)
+
+
+NOW = "2026-01-02T03:04:05Z"
+
+
+def write_repo(root: Path, *, server: str | None, models: tuple[str, ...] = ("digits",)) -> Path:
+    cluster = ""
+    if server is not None:
+        (root / "kubeconfig").write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters: [{{name: emu, cluster: {{server: '{server}'}}}}]\n"
+            "users: [{name: ci, user: {token: verify-token-0123456789}}]\n"
+            "contexts: [{name: emu, context: {cluster: emu, user: ci}}]\n"
+            "current-context: emu\n"
+        )
+        cluster = (
+            "    cluster:\n"
+            "      kubeconfig: kubeconfig\n"
+            f"      namespace: {NAMESPACE}\n"
+            f"      workload: deployment/{NAME}\n"
+            "      timeout: 0.5\n"
+        )
+    gates = "".join(
+        f"  {m}:\n    path: model_repo/{m}\n    gate:\n      accuracy: {{min: 0.9}}\n"
+        for m in models
+    )
+    (root / "leptonci.yaml").write_text(
+        f"project: demo\nmodels:\n{gates}environments:\n  - name: dev\n    path: environments/dev\n"
+        + cluster
+    )
+    (root / "environments" / "dev").mkdir(parents=True)
+    ledger = empty_ledger("dev")
+    for model in models:
+        ledger = ledger.with_release(
+            ReleaseRecord(
+                release=f"{model}-r1", model=model, model_hash="h", image=IMAGE, digest=NEW
+            )
+        )
+    (root / "environments" / "dev" / "ledger.yaml").write_text(render_ledger(ledger))
+    return root
+
+
+def make_ctx(root: Path, *, json_mode: bool = False) -> Context:
+    out = Output(json_mode=json_mode, env={}, stdout=io.StringIO(), stderr=io.StringIO())
+    return Context(root=root, out=out, json=json_mode, env={}, clock=lambda: _fixed())
+
+
+def _fixed():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def stdout(ctx: Context) -> str:
+    stream = ctx.out.stdout
+    assert isinstance(stream, io.StringIO)
+    return stream.getvalue()
+
+
+def test_verified_release(
+    tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor
+) -> None:
+    rollout.deploy(NEW)
+    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url))
+    verification = verify_release(ctx, env="dev")
+    assert verification == Verification(
+        "verified", NOW, f"deployment/{NAME} in {NAMESPACE}: 2/2 replicas ready on {NEW}"
+    )
+
+
+def test_failed_release_prints_reason_and_returns_1(
+    tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor
+) -> None:
+    rollout.deploy(OLD)
+    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url), json_mode=True)
+    assert verify_command(ctx, env="dev", model="digits", timeout=None) == 1
+    data = json.loads(stdout(ctx))
+    assert data["result"] == "failed"
+    assert data["detail"].startswith("wrong-digest: deployment/digits-serving in ml-dev runs ")
+    assert data["release"] == "digits-r1" and data["image"] == f"{IMAGE}@{NEW}"
+
+
+def test_verify_command_text(
+    tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor
+) -> None:
+    rollout.deploy(NEW)
+    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url))
+    assert verify_command(ctx, env="dev") == 0
+    assert stdout(ctx).splitlines()[-1].startswith("dev: digits digits-r1 verified: deployment/")
+
+
+def test_no_cluster_is_skipped(tmp_path: Path) -> None:
+    ctx = make_ctx(write_repo(tmp_path, server=None))
+    assert verify_release(ctx, env="dev") == Verification("skipped", NOW, "no cluster configured")
+    assert verify_command(ctx, env="dev") == 0
+
+
+def test_cluster_api_down_raises(tmp_path: Path, kube_emulator: EmulatorThread) -> None:
+    kube_emulator.emu.fail_next = 10_000
+    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url))
+    with pytest.raises(ClusterError, match="attempts"):
+        verify_release(ctx, env="dev", timeout=30)
+
+
+def test_several_models_need_a_model_name(tmp_path: Path) -> None:
+    ctx = make_ctx(write_repo(tmp_path, server=None, models=("digits", "iris")))
+    with pytest.raises(UsageError, match="several current models"):
+        verify_release(ctx, env="dev")
+    assert verify_release(ctx, env="dev", model="iris").result == "skipped"

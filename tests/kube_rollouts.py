@@ -1,0 +1,408 @@
+"""Kubernetes test rig: kmock's emulator on loopback, and a helper that acts out rollouts.
+
+A pytest plugin module: fixtures ``kube_emulator`` (the running server), ``kube_api``
+(an official ``kubernetes.client.ApiClient`` pointed at it) and ``rollout`` (the actor).
+
+kmock's ``KubernetesEmulator`` stores objects and streams watch events, but it is not
+a controller and lacks a few API server behaviours, so ``RolloutEmulator`` adds, in
+the test rig only:
+- server-side apply creating a missing object (kmock only patches existing ones);
+- injected failures: N requests answered 503, watch streams dropped, 410 Gone in-stream.
+The emulator is async (aiohttp); it runs on its own event loop in a thread so that the
+synchronous official client can talk to it like to a real API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import attrs
+import kmock
+import pytest
+from kmock import KubernetesEmulator, KubernetesError
+
+NAMESPACE = "ml-dev"
+NAME = "digits-serving"
+IMAGE = "registry.example/leptonci/digits"
+OLD = "sha256:" + "1" * 64
+NEW = "sha256:" + "2" * 64
+OTHER = "sha256:" + "3" * 64
+ACTOR_HEADER = "X-Rollout-Actor"  # the actor's requests never get injected failures
+SERVED = ("apps/v1/deployments", "apps/v1/replicasets", "v1/pods", "v1/services", "v1/configmaps")
+
+
+@attrs.define(kw_only=True)
+class RolloutEmulator(KubernetesEmulator):
+    """The kmock emulator plus apply-creates and injectable API failures."""
+
+    fail_next: int = 0  # answer this many K8s requests with fail_status
+    fail_status: int = 503
+    gone_next: int = 0  # this many resumed watches of gone_plural get an in-stream 410 Gone
+    gone_plural: str = "deployments"
+    drop_epoch: int = 0  # bump to end every open watch stream at its next event
+
+    async def _handle(self, request: kmock.Request) -> Any:
+        from_actor = request.headers.get(ACTOR_HEADER) == "1"
+        if request.resource is not None and self.fail_next > 0 and not from_actor:
+            self.fail_next -= 1
+            raise KubernetesError(
+                status=self.fail_status, reason="ServiceUnavailable", message="injected failure"
+            )
+        if (
+            request.method == "PATCH"
+            and "apply-patch" in request.headers.get("Content-Type", "")
+            and request.resource is not None
+            and request.name is not None
+            and isinstance(request.data, dict)
+        ):
+            key = (request.resource, request.namespace, request.name)
+            async with self._lock:
+                if key not in self._objects or self._objects[key].deleted:
+                    if key in self._objects:
+                        self._objects[key].create(request.data)
+                    else:
+                        self._objects[key] = request.data
+                    raw = self._objects[key].raw
+                    await self._buses[request.resource].put({"type": "ADDED", "object": raw})
+                    created = True
+                else:
+                    created = False
+            if created:
+                import aiohttp.web
+
+                return aiohttp.web.json_response(raw, status=201)
+        return await super()._handle(request)
+
+    async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
+        plural = request.resource.plural if request.resource is not None else None
+        if (
+            self.gone_next > 0
+            and request.params.get("resourceVersion")
+            and plural == self.gone_plural
+        ):
+            self.gone_next -= 1
+            yield b""
+            yield {
+                "type": "ERROR",
+                "object": {
+                    "kind": "Status",
+                    "code": 410,
+                    "reason": "Expired",
+                    "message": "too old resource version",
+                },
+            }
+            return
+        epoch = self.drop_epoch
+        async for item in super()._serve_watch(request):
+            if self.drop_epoch != epoch:
+                return  # the stream drops; this event is lost to the client
+            yield item
+
+
+class EmulatorThread:
+    """The emulator served on 127.0.0.1 from its own event loop in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.emulator: RolloutEmulator | None = None
+        self.url = ""
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="kmock", daemon=True)
+
+    def start(self) -> EmulatorThread:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("kmock emulator did not start")
+        return self
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        async with RolloutEmulator() as emulator, kmock.Server(emulator) as server:
+            for resource in SERVED:  # listing a kind with no objects yet must not 404
+                emulator.resources[resource] = kmock.ResourceInfo()
+            self.emulator = emulator
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    @property
+    def emu(self) -> RolloutEmulator:
+        assert self.emulator is not None
+        return self.emulator
+
+    def watch_requests(self, plural: str | None = None) -> int:
+        return sum(
+            1
+            for r in list(self.emu)
+            if r.action == kmock.action.WATCH
+            and (plural is None or (r.resource is not None and r.resource.plural == plural))
+        )
+
+    def list_requests(self, plural: str) -> int:
+        return sum(
+            1
+            for r in list(self.emu)
+            if r.action == kmock.action.LIST
+            and r.resource is not None
+            and r.resource.plural == plural
+        )
+
+    def wait_for_watches(self, count: int, plural: str | None = None, timeout: float = 10) -> None:
+        """Block the test until the code under test has opened count watch streams."""
+        end = time.monotonic() + timeout
+        while self.watch_requests(plural) < count:
+            if time.monotonic() > end:
+                raise AssertionError(f"only {self.watch_requests(plural)} watches opened")
+            time.sleep(0.01)
+
+
+class RolloutActor:
+    """Plays the Deployment controller and kubelet: writes the objects a rollout shows.
+
+    Goes through the official client, so every change is an API call the emulator
+    turns into watch events.
+    """
+
+    def __init__(self, api_client: Any, *, namespace: str = NAMESPACE, name: str = NAME) -> None:
+        from kubernetes import client
+
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.namespace, self.name = namespace, name
+        self.generation = 0
+        self.revision = 0
+        self.replicas = 2
+        self.image = ""
+
+    # -- objects -------------------------------------------------------------------
+    def _template(self, image: str, template_hash: str | None = None) -> dict[str, Any]:
+        labels = {"app": self.name}
+        if template_hash:
+            labels["pod-template-hash"] = template_hash
+        return {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "serving", "image": image}]},
+        }
+
+    def _hash(self) -> str:
+        return f"h{self.revision}"
+
+    def deploy(self, digest: str, *, replicas: int = 2) -> None:
+        """A Deployment fully rolled out on digest (revision 1)."""
+        self.replicas = replicas
+        self.generation = 1
+        self.revision = 1
+        self.image = f"{IMAGE}@{digest}"
+        body: Any = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "uid": f"uid-{self.name}",
+                "generation": 1,
+                "annotations": {"deployment.kubernetes.io/revision": "1"},
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": self.name}},
+                "template": self._template(self.image),
+            },
+            "status": self._status(updated=replicas, ready=replicas, available=replicas),
+        }
+        self.apps.create_namespaced_deployment(self.namespace, body, _preload_content=False)
+        self._replicaset()
+
+    def _status(
+        self,
+        *,
+        updated: int,
+        ready: int,
+        available: int,
+        total: int | None = None,
+        progressing: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        cond = progressing or {
+            "type": "Progressing",
+            "status": "True",
+            "reason": "NewReplicaSetAvailable",
+        }
+        return {
+            "observedGeneration": self.generation,
+            "replicas": updated if total is None else total,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": available,
+            "conditions": [{"type": "Available", "status": "True"}, cond],
+        }
+
+    def _replicaset(self) -> None:
+        name = f"{self.name}-{self._hash()}"
+        body: Any = {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "uid": f"uid-{name}",
+                "labels": {"app": self.name, "pod-template-hash": self._hash()},
+                "annotations": {"deployment.kubernetes.io/revision": str(self.revision)},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": self.name,
+                        "uid": f"uid-{self.name}",
+                    }
+                ],
+            },
+            "spec": {
+                "replicas": self.replicas,
+                "selector": {"matchLabels": {"app": self.name, "pod-template-hash": self._hash()}},
+                "template": self._template(self.image, self._hash()),
+            },
+        }
+        self.apps.create_namespaced_replica_set(self.namespace, body, _preload_content=False)
+
+    def start_rollout(self, digest: str) -> None:
+        """The template changes to digest: new generation, revision and ReplicaSet."""
+        self.generation += 1
+        self.revision += 1
+        self.image = f"{IMAGE}@{digest}"
+        patch = {
+            "metadata": {
+                "generation": self.generation,
+                "annotations": {"deployment.kubernetes.io/revision": str(self.revision)},
+            },
+            "spec": {"template": self._template(self.image)},
+        }
+        self.apps.patch_namespaced_deployment(
+            self.name, self.namespace, patch, _preload_content=False
+        )
+        self._replicaset()
+        self.progress(updated=0, ready=self.replicas, available=self.replicas, total=self.replicas)
+
+    def progress(
+        self,
+        *,
+        updated: int,
+        ready: int,
+        available: int,
+        total: int | None = None,
+        progressing: dict[str, Any] | None = None,
+    ) -> None:
+        status = self._status(
+            updated=updated, ready=ready, available=available, total=total, progressing=progressing
+        )
+        self.apps.patch_namespaced_deployment_status(
+            self.name, self.namespace, {"status": status}, _preload_content=False
+        )
+
+    def complete(self) -> None:
+        n = self.replicas
+        self.progress(updated=n, ready=n, available=n, total=n)
+
+    def stall(self) -> None:
+        """The controller gives up: Progressing=False, ProgressDeadlineExceeded."""
+        n = self.replicas
+        self.progress(
+            updated=1,
+            ready=n - 1,
+            available=n - 1,
+            total=n + 1,
+            progressing={
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": f'ReplicaSet "{self.name}-{self._hash()}" has timed out progressing.',
+            },
+        )
+
+    def pod(self, *, waiting: str | None = None, restarts: int = 0, index: int = 0) -> None:
+        """A pod of the newest ReplicaSet; waiting names a container waiting reason."""
+        rs = f"{self.name}-{self._hash()}"
+        name = f"{rs}-p{index}"
+        state: dict[str, Any] = (
+            {"running": {}}
+            if waiting is None
+            else {"waiting": {"reason": waiting, "message": f"back-off restarting ({waiting})"}}
+        )
+        body: Any = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": self.namespace,
+                "labels": {"app": self.name, "pod-template-hash": self._hash()},
+                "ownerReferences": [
+                    {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": f"uid-{rs}"}
+                ],
+            },
+            "spec": copy.deepcopy(self._template(self.image)["spec"]),
+            "status": {
+                "phase": "Running" if waiting is None else "Pending",
+                "containerStatuses": [
+                    {
+                        "name": "serving",
+                        "ready": waiting is None,
+                        "restartCount": restarts,
+                        "image": self.image,
+                        "imageID": "",
+                        "state": state,
+                    }
+                ],
+            },
+        }
+        self.core.create_namespaced_pod(self.namespace, body, _preload_content=False)
+
+
+def _services_required() -> bool:
+    import os
+
+    return os.environ.get("LEPTONCI_REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture()
+def kube_emulator() -> Iterator[EmulatorThread]:
+    server = EmulatorThread().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def kube_api(kube_emulator: EmulatorThread) -> Iterator[Any]:
+    from leptonci.adapters.kube_client import api_client_for_host
+
+    api = api_client_for_host(kube_emulator.url)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture()
+def rollout(kube_emulator: EmulatorThread) -> Iterator[RolloutActor]:
+    from leptonci.adapters.kube_client import api_client_for_host
+
+    api = api_client_for_host(kube_emulator.url)
+    api.set_default_header(ACTOR_HEADER, "1")
+    try:
+        yield RolloutActor(api)
+    finally:
+        api.close()
