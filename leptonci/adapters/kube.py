@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from leptonci.adapters import proc
+from leptonci.adapters import kustomize
 from leptonci.adapters.kube_client import (
     ApiError,
     RetryPolicy,
@@ -23,7 +23,7 @@ from leptonci.adapters.kube_client import (
 from leptonci.adapters.kube_rollout import VerifyResult, normalize_digest
 from leptonci.adapters.kube_watch import parse_workload, verify_rollout
 from leptonci.config import ClusterConfig
-from leptonci.errors import CommandFailed, ConfigError
+from leptonci.errors import ConfigError
 from leptonci.redact import redact
 
 __all__ = [
@@ -72,13 +72,7 @@ def render_overlay(root: Path, env_path: str) -> str:
         and not (folder / "kustomization.yml").is_file()
     ):
         raise ConfigError(f"no kustomization.yaml in {env_path}", hint="check environments[].path")
-    try:
-        return proc.run(["kubectl", "kustomize", str(folder)], cwd=root, timeout=120).stdout
-    except CommandFailed as exc:
-        raise CommandFailed(
-            f"rendering {env_path} failed: {exc.message}",
-            hint="run `kubectl kustomize` on it locally to see the error",
-        ) from None
+    return kustomize.render(root, env_path)
 
 
 def _api_base(api_version: str) -> str:
