@@ -20,6 +20,7 @@ _PLUGINS = [
     "tests.fixtures.registry",
     "tests.fixtures.docker_engine",
     "tests.kube_rollouts",
+    "tests.github_fake",
 ]
 pytest_plugins = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None]
 

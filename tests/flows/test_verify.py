@@ -23,7 +23,6 @@ from tests.kube_rollouts import (
     RolloutActor,
 )
 
-
 NOW = "2026-01-02T03:04:05Z"
 
 

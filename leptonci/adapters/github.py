@@ -1,0 +1,301 @@
+"""The GitHub adapter: sticky PR comments, commit statuses, pull requests, deployments.
+
+Built on github3.py (imported here only). Settings come from the variables GitHub
+Actions sets: ``GITHUB_TOKEN`` (registered as a secret at once), ``GITHUB_API_URL``
+(github.com or a GitHub Enterprise Server's ``https://HOST/api/v3``) and
+``GITHUB_REPOSITORY``. Every operation is a small, idempotent unit (find, then create
+or update) that is retried whole on 5xx, connection failures and rate limits, with
+bounded backoff; 401/403 become a ``GitHubError`` naming the permission the workflow
+needs, never the token.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from leptonci.errors import ConfigError, GitHubError
+from leptonci.plan import ApiCall
+from leptonci.redact import redact, register_secret
+
+DEFAULT_API_URL = "https://api.github.com"
+T = TypeVar("T")
+
+# What each operation needs in the workflow's `permissions:` block.
+NEEDS_COMMENT = "pull-requests: write"
+NEEDS_STATUS = "statuses: write"
+NEEDS_PULL = "pull-requests: write and contents: write"
+NEEDS_DEPLOYMENT = "deployments: write"
+NEEDS_READ = "contents: read"
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    repository: str  # "owner/name"
+    token: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    server_url: str = "https://github.com"
+
+    @property
+    def owner(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.repository.split("/", 1)[1]
+
+
+def settings_from_env(env: Mapping[str, str]) -> GitHubSettings | None:
+    """GitHub settings from the environment, or None when not running against GitHub."""
+    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or ""
+    repository = env.get("GITHUB_REPOSITORY", "")
+    register_secret(token)
+    if not token or not repository:
+        return None
+    if repository.count("/") != 1 or not all(repository.split("/")):
+        raise ConfigError(
+            f"GITHUB_REPOSITORY is {repository!r}, expected OWNER/NAME",
+            hint="set it to the repository the workflow runs in",
+        )
+    return GitHubSettings(
+        repository=repository,
+        token=token,
+        api_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+        server_url=(env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
+    )
+
+
+@dataclass(frozen=True)
+class CommentResult:
+    id: int
+    url: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class PullResult:
+    number: int
+    url: str
+    created: bool
+
+
+class GitHub:
+    """One repository on one GitHub instance, reached with one token."""
+
+    def __init__(
+        self,
+        settings: GitHubSettings,
+        *,
+        attempts: int = 5,
+        max_wait: float = 60.0,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        import github3
+
+        register_secret(settings.token)
+        self.settings = settings
+        self.attempts = max(1, attempts)
+        self.max_wait = max_wait
+        self.sleep = sleep
+        self._gh = github3.GitHub(token=settings.token)
+        # One base URL for github.com and GitHub Enterprise alike (GHES: HOST/api/v3).
+        self._gh.session.base_url = settings.api_url
+        self._gh.session.default_read_timeout = timeout
+        self._gh.session.default_connect_timeout = min(timeout, 10.0)
+        self._repo: Any = None
+
+    # -- operations ---------------------------------------------------------------
+    def upsert_comment(self, *, number: int, marker: str, body: str) -> CommentResult:
+        """Update the comment on issue/PR number that carries marker, or create it."""
+
+        def op() -> CommentResult:
+            issue = self._repository().issue(number)
+            for comment in issue.comments():
+                if marker in (comment.body or ""):
+                    if comment.body != body:
+                        comment.edit(body)
+                    return CommentResult(comment.id, comment.html_url, created=False)
+            made = issue.create_comment(body)
+            return CommentResult(made.id, made.html_url, created=True)
+
+        return self._call(f"comment on #{number}", NEEDS_COMMENT, op)
+
+    def set_status(
+        self,
+        *,
+        sha: str,
+        state: str,
+        context: str,
+        description: str,
+        target_url: str | None = None,
+    ) -> None:
+        if state not in ("error", "failure", "pending", "success"):
+            raise ValueError(f"bad commit status state {state!r}")
+
+        def op() -> None:
+            self._repository().create_status(
+                sha, state, target_url=target_url, description=description[:140], context=context
+            )
+
+        self._call(f"status {context} on {sha[:12]}", NEEDS_STATUS, op)
+
+    def open_or_update_pull(
+        self, *, head: str, base: str, title: str, body: str, labels: Sequence[str] = ()
+    ) -> PullResult:
+        """Open a PR head -> base, or update the open one for that head branch."""
+
+        def op() -> PullResult:
+            repo = self._repository()
+            found = next(
+                iter(repo.pull_requests(state="open", head=f"{self.settings.owner}:{head}")),
+                None,
+            )
+            if found is None:
+                pull = repo.create_pull(title, base, head, body)
+                created = True
+            else:
+                pull = found
+                if (pull.title, pull.body or "", pull.base.ref) != (title, body, base):
+                    pull.update(title=title, body=body, base=base)
+                created = False
+            if labels:
+                pull.issue().add_labels(*labels)
+            return PullResult(pull.number, pull.html_url, created)
+
+        return self._call(f"pull request {head} -> {base}", NEEDS_PULL, op)
+
+    def create_deployment(
+        self, *, ref: str, environment: str, description: str, payload: Mapping[str, Any]
+    ) -> int:
+        def op() -> int:
+            deployment = self._repository().create_deployment(
+                ref,
+                required_contexts=[],
+                payload=dict(payload),
+                auto_merge=False,
+                description=description[:140],
+                environment=environment,
+            )
+            if deployment is None:
+                raise GitHubError(f"GitHub created no deployment of {ref} to {environment}")
+            return int(deployment.id)
+
+        return self._call(f"deployment to {environment}", NEEDS_DEPLOYMENT, op)
+
+    def create_deployment_status(
+        self, *, deployment_id: int, state: str, description: str, log_url: str | None = None
+    ) -> None:
+        def op() -> None:
+            deployment = self._repository().deployment(deployment_id)
+            if deployment is None:
+                raise GitHubError(f"deployment {deployment_id} not found in {self.repo_name}")
+            deployment.create_status(state, target_url=log_url, description=description[:140])
+
+        self._call(f"deployment {deployment_id} status {state}", NEEDS_DEPLOYMENT, op)
+
+    # -- plans --------------------------------------------------------------------
+    def apply(self, action: ApiCall) -> Any:
+        """Carry out a plan's GitHub ApiCall: its method names the operation, its payload
+        the keyword arguments."""
+        operations: dict[str, Callable[..., Any]] = {
+            "upsert-comment": self.upsert_comment,
+            "set-status": self.set_status,
+            "open-or-update-pull": self.open_or_update_pull,
+            "create-deployment": self.create_deployment,
+            "create-deployment-status": self.create_deployment_status,
+        }
+        if action.system != "github" or action.method not in operations:
+            raise TypeError(f"not a GitHub operation: {action.system} {action.method}")
+        return operations[action.method](**dict(action.payload))
+
+    # -- plumbing -----------------------------------------------------------------
+    @property
+    def repo_name(self) -> str:
+        return self.settings.repository
+
+    def _repository(self) -> Any:
+        if self._repo is None:
+            repo = self._gh.repository(self.settings.owner, self.settings.name)
+            if repo is None:
+                raise GitHubError(f"repository {self.repo_name} not found")
+            self._repo = repo
+        return self._repo
+
+    def _call(self, what: str, needs: str, op: Callable[[], T]) -> T:
+        """Run op; retry it whole on transient failures; map errors to GitHubError."""
+        from github3 import exceptions as gh_exc
+
+        last = ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return op()
+            except gh_exc.GitHubError as exc:
+                code = exc.code or 0
+                message = redact(str(getattr(exc, "msg", "") or exc))
+                if code == 0:  # github3's IncompleteResponse: no status, missing fields
+                    raise GitHubError(
+                        f"GitHub's answer to {what} in {self.repo_name} was incomplete: {message}",
+                        hint="check that GITHUB_API_URL points at a GitHub REST API",
+                    ) from None
+                wait = _rate_limit_wait(exc.response, code, message)
+                if wait is None and code in (401, 403):
+                    raise _refused(self.repo_name, what, needs, code, message) from None
+                if wait is None and not (code >= 500 or code == 429):
+                    raise GitHubError(
+                        f"GitHub answered {code} to {what} in {self.repo_name}: {message}",
+                        hint="check the repository, branch or number the workflow passes",
+                    ) from None
+                last = f"{code} {message}"
+                delay = wait if wait is not None else _backoff(attempt)
+            except gh_exc.TransportError as exc:
+                last = redact(f"{type(exc).__name__}: {exc}")
+                delay = _backoff(attempt)
+            if attempt < self.attempts:
+                self.sleep(min(delay, self.max_wait))
+        raise GitHubError(
+            f"GitHub kept failing for {what} in {self.repo_name} after {self.attempts} "
+            f"attempts: {last}",
+            hint="retry the job later; see https://www.githubstatus.com",
+        )
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2))
+
+
+def _rate_limit_wait(response: Any, code: int, message: str) -> float | None:
+    """Seconds to wait when the response is a (primary or secondary) rate limit."""
+    if code not in (403, 429) or response is None:
+        return None
+    headers = response.headers
+    retry_after = headers.get("Retry-After")
+    if retry_after is not None:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            return 60.0
+    if headers.get("X-RateLimit-Remaining") == "0":
+        try:
+            return max(0.0, float(headers.get("X-RateLimit-Reset", "0")) - time.time()) + 1
+        except ValueError:
+            return 60.0
+    if "rate limit" in message.lower() or code == 429:
+        return 60.0
+    return None
+
+
+def _refused(repo: str, what: str, needs: str, code: int, message: str) -> GitHubError:
+    if code == 401:
+        return GitHubError(
+            f"GitHub rejected the token for {repo} ({code} {message}) while doing {what}",
+            hint="check that GITHUB_TOKEN is set to a valid, unexpired token",
+        )
+    return GitHubError(
+        f"GitHub refused the token for {repo}: needs {needs} ({code} {message}, {what})",
+        hint="add it to the workflow's permissions: block (pull requests from forks get "
+        "a read-only token)",
+    )
