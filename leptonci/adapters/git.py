@@ -1,0 +1,183 @@
+"""The git adapter: every git operation leptonci does, through the real git CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from leptonci.adapters import proc
+from leptonci.errors import CommandFailed, GitError, PushRejected
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """The commit a model's inputs came from: what images and releases record."""
+
+    commit: str  # full hash, "" outside git
+    time: str  # committer time, ISO-8601 UTC ("1970-01-01T00:00:00Z" outside git)
+    url: str  # the repository's URL for org.opencontainers.image.source ("" if none)
+
+    @property
+    def short(self) -> str:
+        return self.commit[:12] if self.commit else "nocommit"
+
+
+class Git:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def run(self, *args: str, check: bool = True, input: str | None = None) -> proc.Result:
+        try:
+            return proc.run(["git", *args], cwd=self.root, check=check, input=input)
+        except CommandFailed as exc:
+            raise GitError(exc.message) from None
+
+    def is_repo(self) -> bool:
+        return self.run("rev-parse", "--git-dir", check=False).ok
+
+    def head(self) -> str:
+        return self.run("rev-parse", "HEAD").stdout.strip()
+
+    def last_commit(self, paths: Sequence[str]) -> str:
+        """The newest commit that touched any of paths ("" when none or not a repo)."""
+        result = self.run("log", "-1", "--format=%H", "--", *paths, check=False)
+        return result.stdout.strip() if result.ok else ""
+
+    def commit_time(self, commit: str) -> str:
+        out = self.run("show", "-s", "--format=%ct", commit).stdout.strip()
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(int(out), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def remote_url(self, remote: str = "origin") -> str:
+        result = self.run("remote", "get-url", remote, check=False)
+        return result.stdout.strip() if result.ok else ""
+
+    def source_info(self, paths: Sequence[str], *, remote: str = "origin") -> SourceInfo:
+        """Source of the given inputs: the last commit touching them, for reproducibility.
+
+        Using the inputs' last commit (not HEAD) keeps image labels, and so digests,
+        identical when unrelated commits land.
+        """
+        if not self.is_repo():
+            return SourceInfo("", "1970-01-01T00:00:00Z", "")
+        commit = self.last_commit(paths) or self.head()
+        return SourceInfo(commit, self.commit_time(commit), _public_url(self.remote_url(remote)))
+
+    # -- promotion support -----------------------------------------------------------
+    def git_dir(self) -> Path:
+        out = self.run("rev-parse", "--absolute-git-dir").stdout.strip()
+        return Path(out)
+
+    def rev_parse(self, rev: str) -> str:
+        return self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").stdout.strip()
+
+    def fetch(self, remote: str, branch: str) -> str:
+        """Fetch branch from remote into its remote-tracking ref; return the tip commit."""
+        tracking = f"refs/remotes/{remote}/{branch}"
+        self.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}")
+        return self.rev_parse(tracking)
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).ok
+
+    def commits_between(self, base: str, head: str) -> list[str]:
+        """Commits reachable from head but not from base, oldest first."""
+        out = self.run("rev-list", "--reverse", f"{base}..{head}").stdout
+        return out.split()
+
+    def message(self, commit: str) -> str:
+        return self.run("show", "-s", "--format=%B", commit).stdout
+
+    def dirty_paths(self, paths: Sequence[str]) -> list[str]:
+        """Modified, staged or untracked files under paths (ignored files excluded)."""
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)
+        entries = [e for e in out.stdout.split("\0") if e]
+        return [e[3:] for e in entries if len(e) > 3]
+
+    def reset_keep(self, rev: str) -> None:
+        """Move HEAD (and the branch) to rev, keeping unrelated local changes."""
+        self.run("reset", "--quiet", "--keep", rev)
+
+    def restore_paths(self, paths: Sequence[str]) -> None:
+        """Put paths back to HEAD: undo edits, drop untracked files there."""
+        self.run("checkout", "--quiet", "HEAD", "--", *paths, check=False)
+        self.run("clean", "--quiet", "-f", "--", *paths, check=False)
+
+    def commit_paths(
+        self,
+        paths: Sequence[str],
+        message: str,
+        *,
+        author_name: str,
+        author_email: str,
+    ) -> str:
+        """Commit exactly the working-tree content of paths; return the new commit."""
+        ident = [
+            "-c",
+            f"user.name={author_name}",
+            "-c",
+            f"user.email={author_email}",
+            "-c",
+            "commit.gpgsign=false",
+        ]
+        self.run("add", "--all", "--", *paths)
+        self.run(
+            *ident, "commit", "--quiet", "--no-verify", "--file=-", "--", *paths, input=message
+        )
+        return self.head()
+
+    def push(self, remote: str, refspec: str) -> None:
+        """Push; a non-fast-forward (or lost ref race) raises PushRejected."""
+        result = self.run("push", "--porcelain", remote, refspec, check=False)
+        if result.ok:
+            return
+        text = f"{result.stdout}\n{result.stderr}".lower()
+        if any(mark in text for mark in _REJECTED_MARKS):
+            raise PushRejected(f"push to {remote} rejected: {refspec.lstrip('+')} moved meanwhile")
+        raise GitError(proc.failure_text(result), hint=f"check access to the remote {remote!r}")
+
+    def log_trailers(self, rev: str, paths: Sequence[str]) -> list[tuple[str, str]]:
+        """(commit, trailer block) of commits touching paths, oldest first."""
+        fmt = "%H%x00%(trailers:only=true,unfold=true)%x1e"
+        out = self.run("log", "--reverse", f"--format={fmt}", rev, "--", *paths).stdout
+        items: list[tuple[str, str]] = []
+        for chunk in out.split("\x1e"):
+            chunk = chunk.strip("\n")
+            if chunk:
+                commit, _, block = chunk.partition("\0")
+                items.append((commit.strip(), block))
+        return items
+
+    def tree_files(self, rev: str, path: str) -> dict[str, str]:
+        """Text of every file under path at rev (repo-relative path -> text)."""
+        names = self.run("ls-tree", "-r", "-z", "--name-only", rev, "--", path).stdout
+        files: dict[str, str] = {}
+        for name in (n for n in names.split("\0") if n):
+            files[name] = self.run("show", f"{rev}:{name}").stdout
+        return files
+
+
+_REJECTED_MARKS = (
+    "non-fast-forward",
+    "fetch first",
+    "[rejected]",
+    "stale info",
+    "cannot lock ref",
+    "failed to update ref",
+    "incorrect old value",
+)
+
+
+def _public_url(url: str) -> str:
+    """Drop credentials and turn git@host:org/repo into https://host/org/repo."""
+    if url.startswith("git@") and ":" in url:
+        host, path = url[4:].split(":", 1)
+        url = f"https://{host}/{path}"
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://{rest.split('@', 1)[1]}"
+    if url.startswith("/") or url.startswith("file:"):
+        return ""
+    return url.removesuffix(".git")

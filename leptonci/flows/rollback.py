@@ -1,0 +1,161 @@
+"""`leptonci rollback`, `unblock` and `resume`, and verification after a promotion.
+
+A rollback is a plan derived from the ledger: the previous (or named) release's image
+pinned again as a new commit on top, the bad digest quarantined, automatic promotion
+into the environment held. Never a force-push.
+"""
+
+from __future__ import annotations
+
+from leptonci.config import EnvironmentConfig
+from leptonci.context import Context
+from leptonci.errors import PromotionRefused, UsageError, VerificationFailed
+from leptonci.flows.promote import Outcome, Proposal, Reader, land, report
+from leptonci.ledger import Verification
+from leptonci.promotion import (
+    Change,
+    plan_resume,
+    plan_rollback,
+    plan_unblock,
+    plan_verification,
+    push_actions,
+)
+from leptonci.trailers import one_line
+
+
+def _direct(ctx: Context, env: EnvironmentConfig) -> tuple:  # type: ignore[type-arg]
+    return push_actions(ctx.config, env=env, release=None, pull_request=False)
+
+
+def rollback_in(
+    ctx: Context, *, env: EnvironmentConfig, model: str | None, to: str | None, reason: str
+) -> Outcome:
+    at, actor = ctx.now(), ctx.actor
+
+    def propose(read: Reader) -> Proposal:
+        state = read(env)
+        if model is not None or to is not None:
+            models: list[str | None] = [model]
+        else:
+            models = list(state.ledger.current)
+            if not models:
+                raise PromotionRefused(f"{env.name} has no release to roll back")
+        changes: list[Change] = []
+        for name in models:
+            change = plan_rollback(
+                ctx.config, target=state, model=name, to=to, reason=reason, actor=actor, at=at
+            )
+            changes.append(change)
+            state = change.state
+        return Proposal(f"roll back {env.name}", tuple(changes), _direct(ctx, env))
+
+    return land(ctx, propose, paths=[env.path])
+
+
+def rollback_command(ctx: Context, *, env: str, to: str | None, reason: str | None) -> int:
+    target = ctx.config.env(env)
+    outcome = rollback_in(ctx, env=target, model=None, to=to, reason=reason or "manual rollback")
+    report(ctx, outcome, done=f"rolled back {env}; automatic promotion into {env} is on hold")
+    if outcome.applied:
+        for change in outcome.changes:
+            if change.model:
+                verify_after(ctx, env=target, model=change.model, may_roll_back=False)
+    return 0
+
+
+def unblock_command(ctx: Context, *, env: str, target: str) -> int:
+    where = ctx.config.env(env)
+    at, actor = ctx.now(), ctx.actor
+
+    def propose(read: Reader) -> Proposal:
+        change = plan_unblock(read(where), what=target, actor=actor, at=at)
+        return Proposal(f"unblock {target} in {env}", (change,), _direct(ctx, where))
+
+    report(ctx, land(ctx, propose, paths=[where.path]), done=f"unblocked {target} in {env}")
+    return 0
+
+
+def resume_command(ctx: Context, *, env: str) -> int:
+    where = ctx.config.env(env)
+    at, actor = ctx.now(), ctx.actor
+
+    def propose(read: Reader) -> Proposal:
+        change = plan_resume(read(where), actor=actor, at=at)
+        push = () if change.noop else _direct(ctx, where)
+        return Proposal(f"resume {env}", (change,), push)
+
+    report(
+        ctx, land(ctx, propose, paths=[where.path]), done=f"automatic promotion into {env} resumed"
+    )
+    return 0
+
+
+def record_verification(
+    ctx: Context, *, env: EnvironmentConfig, model: str, verification: Verification
+) -> Outcome:
+    """Write a verification result into env's ledger (a commit with a verify trailer)."""
+    clean = Verification(verification.result, verification.at, one_line(verification.detail))
+
+    def propose(read: Reader) -> Proposal:
+        change = plan_verification(read(env), model=model, verification=clean)
+        push = () if change.noop else _direct(ctx, env)
+        return Proposal(f"record verification in {env.name}", (change,), push)
+
+    return land(ctx, propose, paths=[env.path])
+
+
+def verify_after(
+    ctx: Context, *, env: EnvironmentConfig, model: str, may_roll_back: bool = True
+) -> Verification | None:
+    """Verify env's cluster runs model's current release and record it; roll back on failure.
+
+    Without a cluster the promotion already recorded "skipped": nothing to wait for.
+    """
+    if env.cluster is None or ctx.dry_run:
+        return None
+    from leptonci.flows.envfiles import read_worktree
+    from leptonci.flows.verify import verify_release
+
+    current = read_worktree(ctx.root, env).ledger.current_for(model)
+    release = current.release if current else model
+    with ctx.out.step(f"verify {model} in {env.name}"):
+        verification = verify_release(ctx, env=env.name, model=model)
+        record_verification(ctx, env=env, model=model, verification=verification)
+    if verification.result != "failed":
+        _deployment(ctx, env=env, release=release, state="success", detail=verification.detail)
+        return verification
+    failed = f"verification of {model} in {env.name} failed: {one_line(verification.detail)}"
+    if not (may_roll_back and env.rollback == "auto"):
+        _deployment(ctx, env=env, release=release, state="failure", detail=verification.detail)
+        raise VerificationFailed(failed, hint=f"roll back with `leptonci rollback {env.name}`")
+    with ctx.out.step(f"roll back {model} in {env.name}"):
+        try:
+            outcome = rollback_in(ctx, env=env, model=model, to=None, reason=f"automatic: {failed}")
+        except (PromotionRefused, UsageError) as exc:
+            _deployment(ctx, env=env, release=release, state="failure", detail=verification.detail)
+            raise VerificationFailed(failed, hint=f"automatic rollback impossible: {exc}") from None
+    restored = outcome.changes[0].after if outcome.changes else None
+    _deployment(ctx, env=env, release=release, state="failure", detail=verification.detail)
+    raise VerificationFailed(
+        f"{failed}; restored {restored} ({(outcome.commit or '')[:12]})",
+        hint=f"{env.name} is on hold until `leptonci resume {env.name}`",
+    )
+
+
+def _deployment(
+    ctx: Context, *, env: EnvironmentConfig, release: str, state: str, detail: str
+) -> None:
+    """Record a GitHub deployment status when GitHub is configured; else nothing."""
+    if not (ctx.env.get("GITHUB_TOKEN") and ctx.env.get("GITHUB_REPOSITORY")):
+        return
+    from leptonci.adapters.git import Git
+    from leptonci.flows.github_promotion import record_deployment
+
+    record_deployment(
+        ctx,
+        env=env.name,
+        release=release,
+        ref=Git(ctx.root).head(),
+        state=state,
+        description=one_line(detail)[:140],
+    )
