@@ -16,6 +16,7 @@ test:
 lint:
 	scripts/setup.sh --dev
 	.venv/bin/ruff check leptonci tests bench
+	.venv/bin/ruff format --check leptonci tests bench
 	.venv/bin/mypy
 
 bench:

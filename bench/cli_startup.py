@@ -40,7 +40,9 @@ def main() -> int:
         kubectl_s = median_seconds(["kubectl", "version", "--client"], runs)
         print(f"kubectl version        median {kubectl_s * 1000:7.1f} ms")
         ratio = lepton_s / kubectl_s
-        print(f"ratio leptonci/kubectl {ratio:.2f}x (target <= 3x): {'ok' if ratio <= 3 else 'MISSED'}")
+        print(
+            f"ratio leptonci/kubectl {ratio:.2f}x (target <= 3x): {'ok' if ratio <= 3 else 'MISSED'}"
+        )
     else:
         print("kubectl not installed: kubectl ratio not measured")
     return 0

@@ -172,9 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="RELEASE|DIGEST")
     _writes(p)
     p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.flows.rollback:unblock_command", env=a.env, target=a.target
-        )
+        run=lambda a: _call("leptonci.flows.rollback:unblock_command", env=a.env, target=a.target)
     )
 
     p = command("resume", "lift the hold on automatic promotion into ENV")
@@ -184,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("verify", "wait until ENV's cluster runs its current release, or fail")
     p.add_argument("env", metavar="ENV")
-    p.add_argument("--model", default=None, help="the model to verify (default: the only current one)")
+    p.add_argument(
+        "--model", default=None, help="the model to verify (default: the only current one)"
+    )
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     p.set_defaults(
         run=lambda a: _call(

@@ -271,7 +271,9 @@ def load_yaml_with_lines(text: str, *, file: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", file=file, line=line) from None
+        raise ConfigError(
+            f"invalid YAML: {exc.problem or exc.context}", file=file, line=line
+        ) from None
     except YAMLError as exc:
         raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=file) from None
 

@@ -173,9 +173,7 @@ class Ledger:
         return replace(self, quarantine=(*self.quarantine, entry))
 
     def without_quarantine(self, release_or_digest: str) -> Ledger:
-        kept = tuple(
-            q for q in self.quarantine if release_or_digest not in (q.digest, q.release)
-        )
+        kept = tuple(q for q in self.quarantine if release_or_digest not in (q.digest, q.release))
         return replace(self, quarantine=kept)
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,7 +183,13 @@ class Ledger:
             "history": [r.to_dict() for r in self.history],
             "holds": [{"reason": h.reason, "at": h.at, "by": h.by} for h in self.holds],
             "quarantine": [
-                {"digest": q.digest, "release": q.release, "reason": q.reason, "at": q.at, "by": q.by}
+                {
+                    "digest": q.digest,
+                    "release": q.release,
+                    "reason": q.reason,
+                    "at": q.at,
+                    "by": q.by,
+                }
                 for q in self.quarantine
             ],
         }
@@ -210,7 +214,9 @@ def parse_ledger(text: str, *, file: str, history_limit: int = 50) -> Ledger:
     try:
         data = yaml.load(text) or {}
     except Exception as exc:  # ruamel raises several unrelated types here
-        raise ConfigError(f"ledger is not valid YAML: {str(exc).splitlines()[0]}", file=file) from None
+        raise ConfigError(
+            f"ledger is not valid YAML: {str(exc).splitlines()[0]}", file=file
+        ) from None
     if not isinstance(data, dict) or "environment" not in data:
         raise ConfigError("not a leptonci ledger (no 'environment' key)", file=file)
     try:

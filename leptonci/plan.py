@@ -67,9 +67,7 @@ class WriteFile(Action):
     def inverse(self) -> WriteFile:
         if self.old is None:
             raise ValueError(f"cannot invert the creation of {self.path}")
-        return WriteFile(
-            summary=f"restore {self.path}", path=self.path, old=self.new, new=self.old
-        )
+        return WriteFile(summary=f"restore {self.path}", path=self.path, old=self.new, new=self.old)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,5 @@ def example_repo(tmp_path: Path) -> Path:
     root.mkdir()
     shutil.copy(REPO / "leptonci.yaml", root / "leptonci.yaml")
     for folder in ("environments", "model_repo"):
-        shutil.copytree(
-            REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
     return root

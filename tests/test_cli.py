@@ -22,16 +22,34 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 def test_help_lists_every_command_and_the_exit_codes() -> None:
     text = build_parser().format_help()
-    for command in ("validate", "status", "history", "train", "gate", "build", "promote",
-                    "rollback", "unblock", "resume", "verify", "run"):
+    for command in (
+        "validate",
+        "status",
+        "history",
+        "train",
+        "gate",
+        "build",
+        "promote",
+        "rollback",
+        "unblock",
+        "resume",
+        "verify",
+        "run",
+    ):
         assert command in text
     assert "130  interrupted" in text
 
 
 def test_writing_commands_take_dry_run() -> None:
     parser = build_parser()
-    for argv in (["build", "m"], ["promote", "--to", "dev"], ["rollback", "dev"],
-                 ["unblock", "dev", "x"], ["resume", "dev"], ["run", "push"]):
+    for argv in (
+        ["build", "m"],
+        ["promote", "--to", "dev"],
+        ["rollback", "dev"],
+        ["unblock", "dev", "x"],
+        ["resume", "dev"],
+        ["run", "push"],
+    ):
         assert parser.parse_args([*argv, "--dry-run"]).dry_run is True
 
 

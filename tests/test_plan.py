@@ -13,10 +13,18 @@ def _plan() -> Plan:
         "promote digits-abc to staging",
         (
             Step(summary="train digits (cache hit)", name="train"),
-            WriteFile(summary="pin image", path="environments/staging/kustomization.yaml",
-                      old="a: 1\nb: 2\n", new="a: 1\nb: 3\n"),
-            GitCommit(summary="commit", message="promote", paths=("environments/staging",),
-                      trailers=(("Leptonci-Release", "digits-abc"),)),
+            WriteFile(
+                summary="pin image",
+                path="environments/staging/kustomization.yaml",
+                old="a: 1\nb: 2\n",
+                new="a: 1\nb: 3\n",
+            ),
+            GitCommit(
+                summary="commit",
+                message="promote",
+                paths=("environments/staging",),
+                trailers=(("Leptonci-Release", "digits-abc"),),
+            ),
             GitPush(summary="push to origin/main", remote="origin", ref="main"),
         ),
     )

@@ -13,7 +13,10 @@ from leptonci.redact import MASK, redact, redact_obj, register_secret
         ("Authorization: Bearer abcdef123456", "abcdef123456"),
         ("authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
         ("fetch https://bot:hunter2pass@github.com/o/r.git", "hunter2pass"),
-        ("token ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+        (
+            "token ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+            "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        ),
         ("github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_pat_11ABCDEFG0123456789"),
         ('{"password": "s3cr3t-value"}', "s3cr3t-value"),
         ("client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVk=", "LS0tLS1CRUdJTiBSU0Eg"),

@@ -40,13 +40,19 @@ def validate_command(ctx: Context) -> int:
 
 def validate_repository(ctx: Context) -> list[Checked]:
     config = ctx.config  # raises ConfigError with file:line: key
-    checked = [Checked(CONFIG_FILE, f"{len(config.models)} model(s), "
-                       f"{len(config.environments)} environment(s)")]
+    checked = [
+        Checked(
+            CONFIG_FILE, f"{len(config.models)} model(s), {len(config.environments)} environment(s)"
+        )
+    ]
     for name, model in config.models.items():
         folder = ctx.root / model.path
         if not folder.is_dir():
-            raise ConfigError(f"model {name!r}: folder {model.path} does not exist",
-                              file=CONFIG_FILE, key=f"models.{name}.path")
+            raise ConfigError(
+                f"model {name!r}: folder {model.path} does not exist",
+                file=CONFIG_FILE,
+                key=f"models.{name}.path",
+            )
         checked.append(Checked(f"model {name}", model.path))
     # Source files first (their errors name the file and line), then the rendered overlays.
     folders: list[tuple[str, Path]] = []
@@ -105,8 +111,9 @@ def _documents(text: str, *, file: str) -> list[tuple[int, Any]]:
             docs.append((start_line, load_yaml_with_lines(body, file=file)))
         except ConfigError as exc:
             line = (exc.line or 1) + start_line
-            raise ConfigError(exc.message.split(": ", 1)[-1] if exc.line else exc.message,
-                              file=file, line=line) from None
+            raise ConfigError(
+                exc.message.split(": ", 1)[-1] if exc.line else exc.message, file=file, line=line
+            ) from None
     return docs
 
 
@@ -146,9 +153,12 @@ def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> None:
         if "Additional properties" in message:
             message = message.replace("Additional properties are not allowed", "unknown field")
         line = line_of(doc, path)
-        raise ConfigError(f"{kind}/{name}: {message}", file=file,
-                          line=None if line is None else line + line_offset,
-                          key=key or None) from None
+        raise ConfigError(
+            f"{kind}/{name}: {message}",
+            file=file,
+            line=None if line is None else line + line_offset,
+            key=key or None,
+        ) from None
 
 
 def _render(root: Path, env_path: str) -> int | None:

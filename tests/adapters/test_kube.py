@@ -24,7 +24,6 @@ from tests.kube_rollouts import (
     RolloutActor,
 )
 
-
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = ClusterConfig(namespace=NAMESPACE, workload=f"deployment/{NAME}")
 TOKEN = "kube-token-0123456789abcdef"

@@ -21,7 +21,6 @@ from tests.kube_rollouts import (
     RolloutActor,
 )
 
-
 CLUSTER = ClusterConfig(namespace=NAMESPACE, workload=f"deployment/{NAME}")
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 
