@@ -142,6 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--folders", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-dry-run", action="store_true", help="only the editor part")
     args = parser.parse_args()
     runs: dict[str, Callable[[list[Path]], int]] = {
         "edit": run_edit,
@@ -173,6 +174,44 @@ def main() -> None:
     print(
         f"ratio load+dump / ruamel-only edit:    {best['load_dump'] / best['edit_ruamel_only']:.1f}x"
     )
+    target = "ok" if best["edit"] < 1.0 and best["load_dump"] / best["edit"] >= 3 else "MISSED"
+    print(f"target (1,000 folders < 1 s and >= 3x): {target}")
+    if not args.skip_dry_run:
+        bench_run_push_dry_run(args.repeat)
+
+
+def bench_run_push_dry_run(repeat: int) -> None:
+    """Wall time of `leptonci run push --dry-run` on the example with a warm cache,
+    beside `leptonci status` (start-up plus config and ledgers) in the same run."""
+    import os
+    import statistics
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    exe = Path(sys.executable).with_name("leptonci")
+    cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "leptonci"]
+    work = Path(tempfile.mkdtemp(prefix="leptonci-bench-dry-"))
+    try:
+        subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(work / "r.git")], check=True)
+        subprocess.run(["git", "clone", "-q", str(work / "r.git"), str(work / "c")], check=True)
+        env = dict(os.environ, LEPTONCI_CACHE=str(repo / ".leptonci" / "cache"))
+        clone = work / "c"
+
+        def once(args: list[str]) -> float:
+            start = time.perf_counter()
+            subprocess.run([*cli, *args], cwd=clone, env=env, check=True, capture_output=True)
+            return time.perf_counter() - start
+
+        once(["run", "push", "--dry-run"])  # warm the training cache (trains if cold)
+        dry = statistics.median(once(["run", "push", "--dry-run"]) for _ in range(repeat))
+        status = statistics.median(once(["status"]) for _ in range(repeat))
+    finally:
+        shutil.rmtree(work)
+    verdict = "ok" if dry < 2.0 else "MISSED"
+    print(f"run push --dry-run (warm cache)         {dry:7.3f} s  (target < 2 s: {verdict})")
+    print(f"leptonci status (baseline)             {status:7.3f} s")
+    print(f"ratio run-push-dry-run / status:        {dry / status:.1f}x")
 
 
 if __name__ == "__main__":
