@@ -11,6 +11,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "leptonci"
 PURE = [
+    "backoff",
     "candidate",
     "config",
     "errors",

@@ -11,12 +11,12 @@ needs, never the token.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from leptonci.backoff import Backoff
 from leptonci.errors import ConfigError, GitHubError
 from leptonci.plan import ApiCall
 from leptonci.redact import redact, register_secret
@@ -264,7 +264,7 @@ class GitHub:
 
 
 def _backoff(attempt: int) -> float:
-    return float(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2))
+    return Backoff(base_delay=0.5, max_delay=30.0).delay(attempt)
 
 
 def _rate_limit_wait(response: Any, code: int, message: str) -> float | None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from leptonci.backoff import Backoff
 from leptonci.config import ClusterConfig
 from leptonci.errors import ClusterError, ConfigError
 from leptonci.redact import redact, register_secret
@@ -37,16 +37,12 @@ _SECRET_KEYS = (
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff with jitter for API 5xx, 429 and transport errors."""
+class RetryPolicy(Backoff):
+    """Bounded backoff for API 5xx, 429 and transport errors."""
 
     attempts: int = 5
     base_delay: float = 0.2
     max_delay: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class ApiError(Exception):

@@ -9,7 +9,6 @@ counting for progress and idempotence, and reading digests back from the registr
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import requests
 
 from leptonci.adapters.images.credentials import Credentials
 from leptonci.adapters.images.layout import BlobWriter, Descriptor, sha256_digest
+from leptonci.backoff import Backoff
 from leptonci.errors import RegistryAuthError, RegistryError
 from leptonci.images import INDEX_TYPES, MANIFEST_TYPES
 from leptonci.redact import redact
@@ -38,16 +38,12 @@ _UNDECORATED_DO_REQUEST = getattr(
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries for 5xx and connection errors: attempts, then exponential delays."""
+class RetryPolicy(Backoff):
+    """Bounded retries for 5xx and connection errors."""
 
     attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
-
-    def delay(self, attempt: int) -> float:
-        step = min(self.max_delay, self.base_delay * (2**attempt))
-        return step * (0.5 + random.random() / 2)  # jitter, so parallel jobs spread out
 
 
 class _ServerError(Exception):
@@ -174,7 +170,7 @@ class RegistryClient:
             except _TRANSIENT as exc:
                 last = type(exc).__name__.replace("Error", " error").strip().lower()
             if attempt + 1 < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt))
+                time.sleep(self.retry.delay(attempt + 1))
         raise RegistryError(
             redact(
                 f"registry {self.host} failed to {what} {repo} after "
