@@ -51,14 +51,23 @@ def test_golden_edit_is_idempotent(name: str) -> None:
     assert edit_text(expected, target, path=path) == expected
 
 
-@pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("which", ["input", "expected"])
+def _plain_block_files() -> list[tuple[str, str]]:
+    """The golden files the fast locator reads itself (the rest go to ruamel.yaml)."""
+    out = []
+    for name in CASES:
+        for which in ("input", "expected"):
+            try:
+                _FastLocator((GOLDEN / name / f"{which}.yaml").read_bytes().decode()).documents()
+            except _NotSimple:
+                continue
+            out.append((name, which))
+    return out
+
+
+@pytest.mark.parametrize(("name", "which"), _plain_block_files())
 def test_fast_locator_agrees_with_ruamel(name: str, which: str) -> None:
     text = (GOLDEN / name / f"{which}.yaml").read_bytes().decode()
-    try:
-        fast = _FastLocator(text).documents()
-    except _NotSimple:
-        pytest.skip("not plain block YAML: ruamel.yaml locates it")
+    fast = _FastLocator(text).documents()
     slow = [doc for doc in _ruamel_locate(text, path=name) if doc is not None]
     assert [shape(d) for d in fast] == [shape(d) for d in slow]
 
