@@ -196,6 +196,11 @@ def assess(state: RolloutState, *, name: str, digest: str) -> VerifyResult | Non
     deployment = state.deployment
     if deployment is None or not carries_digest(template_images(deployment), digest):
         return None
+    c = _counts(deployment)
+    if c["observed"] < c["generation"]:
+        # The controller has not seen this template yet: conditions and pods may still
+        # describe the previous rollout (after a rollback, the bad one's crashing pods).
+        return None
     label = workload_label(state, name)
     progressing = _condition(deployment, "Progressing")
     if (
@@ -209,9 +214,6 @@ def assess(state: RolloutState, *, name: str, digest: str) -> VerifyResult | Non
         failure = _pod_failure(pod)
         if failure is not None:
             return VerifyResult(False, failure[0], f"{label}: {failure[1]}")
-    c = _counts(deployment)
-    if c["observed"] < c["generation"]:
-        return None
     want = c["desired"]
     if not (c["updated"] == c["ready"] == c["available"] == want) or c["total"] > c["updated"]:
         return None
