@@ -6,7 +6,8 @@ A pytest plugin module: fixtures ``kube_emulator`` (the running server), ``kube_
 kmock's ``KubernetesEmulator`` stores objects and streams watch events, but it is not
 a controller and lacks a few API server behaviours, so ``RolloutEmulator`` adds, in
 the test rig only:
-- server-side apply creating a missing object (kmock only patches existing ones);
+- server-side apply creating a missing object (kmock only patches existing ones), and
+  bumping ``metadata.generation`` when an apply changes the spec, as an API server does;
 - injected failures: N requests answered 503, watch streams dropped, 410 Gone in-stream.
 The emulator is async (aiohttp); it runs on its own event loop in a thread so that the
 synchronous official client can talk to it like to a real API server.
@@ -62,7 +63,9 @@ class RolloutEmulator(KubernetesEmulator):
         ):
             key = (request.resource, request.namespace, request.name)
             async with self._lock:
-                if key not in self._objects or self._objects[key].deleted:
+                exists = key in self._objects and not self._objects[key].deleted
+                _count_generation(request.data, self._objects[key].raw if exists else None)
+                if not exists:
                     if key in self._objects:
                         self._objects[key].create(request.data)
                     else:
@@ -102,6 +105,30 @@ class RolloutEmulator(KubernetesEmulator):
             if self.drop_epoch != epoch:
                 return  # the stream drops; this event is lost to the client
             yield item
+
+
+def _merged(base: Any, patch: Any) -> Any:
+    """A JSON merge patch applied to a copy of base (dicts merge, None deletes)."""
+    if not isinstance(base, dict) or not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = _merged(out.get(key), value)
+    return out
+
+
+def _count_generation(applied: dict[str, Any], existing: dict[str, Any] | None) -> None:
+    """Set the generation an API server would give: 1 on create, +1 on a spec change."""
+    meta = applied.setdefault("metadata", {})
+    if existing is None:
+        meta.setdefault("generation", 1)
+        return
+    old = existing.get("spec")
+    if "spec" in applied and _merged(old, applied["spec"]) != old:
+        meta["generation"] = int((existing.get("metadata") or {}).get("generation") or 0) + 1
 
 
 class EmulatorThread:
@@ -368,6 +395,111 @@ class RolloutActor:
             },
         }
         self.core.create_namespaced_pod(self.namespace, body, _preload_content=False)
+
+    # -- reacting to someone else's change (an apply, a GitOps sync) -----------------
+    def read(self) -> dict[str, Any] | None:
+        """The Deployment as the API has it, or None when absent."""
+        import json
+
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            response = self.apps.read_namespaced_deployment(
+                self.name, self.namespace, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(json.loads(response.data))  # type: ignore[attr-defined]
+
+    def adopt(self, deployment: dict[str, Any]) -> None:
+        """The template changed under the controller: a new revision and ReplicaSet for it.
+
+        The generation is the API server's (the emulator bumps it on a spec change).
+        """
+        meta, spec = deployment.get("metadata") or {}, deployment.get("spec") or {}
+        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        self.image = str(containers[0].get("image", "")) if containers else ""
+        self.replicas = int(spec.get("replicas") or 1)
+        self.generation = int(meta.get("generation") or 1)
+        self.revision += 1
+        patch = {
+            "metadata": {
+                "uid": meta.get("uid") or f"uid-{self.name}",
+                "annotations": {"deployment.kubernetes.io/revision": str(self.revision)},
+            }
+        }
+        self.apps.patch_namespaced_deployment(
+            self.name, self.namespace, patch, _preload_content=False
+        )
+        self._replicaset()
+        self.progress(updated=0, ready=0, available=0, total=0)
+
+    def crash_loop(self) -> None:
+        """The new pods start and crash: one updated replica, a pod in CrashLoopBackOff."""
+        self.progress(updated=1, ready=0, available=0, total=1)
+        self.pod(waiting="CrashLoopBackOff", restarts=3)
+
+
+class FakeDeploymentController(threading.Thread):
+    """Plays the Deployment controller for end-to-end tests, from a thread.
+
+    Whenever the Deployment's pod template runs another image than the one it last rolled
+    out (an apply, a GitOps sync), it acts the rollout out: new revision and ReplicaSet,
+    then complete, or crash-loop when ``outcomes`` says so for that digest ("complete"
+    unless listed; ``default`` changes that). ``sync``, when given, runs first on each
+    turn: the test's GitOps controller bringing the cluster to what git says. Errors end
+    the thread and are kept in ``errors`` for the test to assert empty.
+    """
+
+    def __init__(
+        self,
+        actor: RolloutActor,
+        *,
+        outcomes: dict[str, str] | None = None,
+        default: str = "complete",
+        sync: Any = None,
+        interval: float = 0.02,
+    ) -> None:
+        super().__init__(name="fake-deployment-controller", daemon=True)
+        self.actor, self.outcomes, self.default = actor, dict(outcomes or {}), default
+        self.sync, self.interval = sync, interval
+        self.rolled: list[str] = []  # images rolled out, in order
+        self.errors: list[BaseException] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                if self.sync is not None:
+                    self.sync()
+                self.turn()
+                self._stop_event.wait(self.interval)
+        except BaseException as exc:  # reported to the test through self.errors
+            self.errors.append(exc)
+
+    def turn(self) -> None:
+        deployment = self.actor.read()
+        if deployment is None:
+            return
+        images = [
+            str(c.get("image", ""))
+            for c in deployment["spec"]["template"]["spec"].get("containers") or []
+        ]
+        if not images or images[0] == (self.rolled[-1] if self.rolled else None):
+            return
+        self.actor.adopt(deployment)
+        self.rolled.append(images[0])
+        digest = images[0].rsplit("@", 1)[-1]
+        if self.outcomes.get(digest, self.default) == "crash-loop":
+            self.actor.crash_loop()
+        else:
+            self.actor.complete()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
 
 
 def _services_required() -> bool:

@@ -26,6 +26,13 @@ from leptonci.adapters.git import Git
 from leptonci.config import EnvironmentConfig
 from leptonci.context import Context
 from leptonci.errors import ConflictError, GitError, PromotionRefused, PushRejected, UsageError
+from leptonci.flows.deploy import (
+    CREATE_DEPLOYMENT,
+    KUBERNETES,
+    apply_to_cluster,
+    deploy_actions,
+    start_deployment,
+)
 from leptonci.flows.envfiles import read_worktree
 from leptonci.plan import Action, ApiCall, GitCommit, GitPush, Plan, Step, WriteFile, apply_plan
 from leptonci.promotion import Change, EnvState, plan_promotion, push_actions
@@ -55,6 +62,7 @@ class Outcome:
     commit: str | None = None
     attempts: int = 0
     pull_request: str | None = None
+    deployment_id: int | None = None  # the GitHub deployment this landing opened
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -96,6 +104,7 @@ def land(
         outcome = Outcome(plan, proposal.changes, attempts=attempt)
         if plan.empty:
             return outcome
+        to_branch = any(isinstance(a, GitPush) and a.branch != branch for a in plan.actions)
         try:
             _apply(ctx, git, plan, outcome)
         except PushRejected:
@@ -109,9 +118,12 @@ def land(
             time.sleep(delay)
             continue
         except BaseException:
-            _undo(git, tip, paths)
+            # Once main has the commit, the clone stays on it: what failed came after
+            # (the cluster apply) and the commit is the truth to retry from.
+            if not outcome.applied or to_branch:
+                _undo(git, tip, paths)
             raise
-        if any(isinstance(a, GitPush) and a.branch != branch for a in plan.actions):
+        if to_branch:
             git.reset_keep(tip)  # the promotion went to a pull-request branch, not to main
         return outcome
     raise GitError(
@@ -178,7 +190,14 @@ def _apply(ctx: Context, git: Git, plan: Plan, outcome: Outcome) -> None:
         outcome.applied = True
 
     def api(action: ApiCall) -> None:
-        outcome.pull_request = _open_pull_request(ctx, action)
+        if action.system == KUBERNETES:
+            apply_to_cluster(
+                ctx, action, commit=outcome.commit, deployment_id=outcome.deployment_id
+            )
+        elif action.method == CREATE_DEPLOYMENT:
+            outcome.deployment_id = start_deployment(ctx, action, ref=outcome.commit or git.head())
+        else:
+            outcome.pull_request = _open_pull_request(ctx, action)
 
     def step(action: Step) -> None:
         return None
@@ -301,7 +320,7 @@ def promote_command(
 
         for change in outcome.changes:
             if change.model and not change.noop:
-                verify_after(ctx, env=env, model=change.model)
+                verify_after(ctx, env=env, model=change.model, deployment_id=outcome.deployment_id)
     return 0
 
 
@@ -359,6 +378,8 @@ def promote_into(
         push = push_actions(
             ctx.config, env=env, release=rel, pull_request=pull_request, title=title, body=body
         )
+        if not pull_request:
+            push += deploy_actions(ctx, env, releases=[c.after for c in moved if c.after])
         return Proposal(f"promote into {env.name}", tuple(changes), push if moved else ())
 
     return land(ctx, propose, paths=[env.path], overlay=overlay)
@@ -425,6 +446,6 @@ def report(ctx: Context, outcome: Outcome, *, done: str) -> None:
         text = plan.render_text() + f"{done} ({(outcome.commit or '')[:12]})\n"
         ctx.out.summary(plan.render_markdown())
     for action in plan.actions:
-        if isinstance(action, ApiCall) and action.system == "github" and not ctx.json:
+        if isinstance(action, ApiCall) and action.target == "pulls" and not ctx.json:
             text += f"\npull request title: {action.payload['title']}\n\n{action.payload['body']}\n"
     ctx.out.result(data, text)

@@ -2,17 +2,21 @@
 
 A rollback is a plan derived from the ledger: the previous (or named) release's image
 pinned again as a new commit on top, the bad digest quarantined, automatic promotion
-into the environment held. Never a force-push.
+into the environment held. Never a force-push. Like a promotion, it is applied to a
+``direct`` cluster and recorded as a GitHub deployment (``flows.deploy``).
 """
 
 from __future__ import annotations
 
 from leptonci.config import EnvironmentConfig
 from leptonci.context import Context
-from leptonci.errors import PromotionRefused, UsageError, VerificationFailed
+from leptonci.errors import LeptonError, PromotionRefused, UsageError, VerificationFailed
+from leptonci.flows.deploy import deploy_actions, finish_deployment
 from leptonci.flows.promote import Outcome, Proposal, Reader, land, report
 from leptonci.ledger import Verification
+from leptonci.plan import Action
 from leptonci.promotion import (
+    NO_CLUSTER,
     Change,
     plan_resume,
     plan_rollback,
@@ -23,7 +27,7 @@ from leptonci.promotion import (
 from leptonci.trailers import one_line
 
 
-def _direct(ctx: Context, env: EnvironmentConfig) -> tuple:  # type: ignore[type-arg]
+def _direct(ctx: Context, env: EnvironmentConfig) -> tuple[Action, ...]:
     return push_actions(ctx.config, env=env, release=None, pull_request=False)
 
 
@@ -47,7 +51,9 @@ def rollback_in(
             )
             changes.append(change)
             state = change.state
-        return Proposal(f"roll back {env.name}", tuple(changes), _direct(ctx, env))
+        restored = [c.after for c in changes if c.after and not c.noop]
+        push = _direct(ctx, env) + deploy_actions(ctx, env, releases=restored)
+        return Proposal(f"roll back {env.name}", tuple(changes), push)
 
     return land(ctx, propose, paths=[env.path])
 
@@ -59,7 +65,13 @@ def rollback_command(ctx: Context, *, env: str, to: str | None, reason: str | No
     if outcome.applied:
         for change in outcome.changes:
             if change.model:
-                verify_after(ctx, env=target, model=change.model, may_roll_back=False)
+                verify_after(
+                    ctx,
+                    env=target,
+                    model=change.model,
+                    may_roll_back=False,
+                    deployment_id=outcome.deployment_id,
+                )
     return 0
 
 
@@ -105,57 +117,66 @@ def record_verification(
 
 
 def verify_after(
-    ctx: Context, *, env: EnvironmentConfig, model: str, may_roll_back: bool = True
+    ctx: Context,
+    *,
+    env: EnvironmentConfig,
+    model: str,
+    may_roll_back: bool = True,
+    deployment_id: int | None = None,
 ) -> Verification | None:
     """Verify env's cluster runs model's current release and record it; roll back on failure.
 
-    Without a cluster the promotion already recorded "skipped": nothing to wait for.
+    Without a cluster the promotion already recorded "skipped": nothing to wait for. The
+    GitHub deployment the landing opened (deployment_id) gets its final status here.
+    With ``rollback: auto`` a failure restores the previous release at once (applied and
+    verified like any landing) and raises ``VerificationFailed`` naming both.
     """
-    if env.cluster is None or ctx.dry_run:
+    if ctx.dry_run:
         return None
-    from leptonci.flows.envfiles import read_worktree
-    from leptonci.flows.verify import verify_release
-
-    current = read_worktree(ctx.root, env).ledger.current_for(model)
-    release = current.release if current else model
-    with ctx.out.step(f"verify {model} in {env.name}"):
-        verification = verify_release(ctx, env=env.name, model=model)
-        record_verification(ctx, env=env, model=model, verification=verification)
+    if env.cluster is None:
+        finish_deployment(
+            ctx, env=env.name, deployment_id=deployment_id, state="success", detail=NO_CLUSTER
+        )
+        return None
+    verification = _verify_and_record(ctx, env=env, model=model, deployment_id=deployment_id)
     if verification.result != "failed":
-        _deployment(ctx, env=env, release=release, state="success", detail=verification.detail)
         return verification
     failed = f"verification of {model} in {env.name} failed: {one_line(verification.detail)}"
     if not (may_roll_back and env.rollback == "auto"):
-        _deployment(ctx, env=env, release=release, state="failure", detail=verification.detail)
         raise VerificationFailed(failed, hint=f"roll back with `leptonci rollback {env.name}`")
     with ctx.out.step(f"roll back {model} in {env.name}"):
         try:
             outcome = rollback_in(ctx, env=env, model=model, to=None, reason=f"automatic: {failed}")
         except (PromotionRefused, UsageError) as exc:
-            _deployment(ctx, env=env, release=release, state="failure", detail=verification.detail)
             raise VerificationFailed(failed, hint=f"automatic rollback impossible: {exc}") from None
     restored = outcome.changes[0].after if outcome.changes else None
-    _deployment(ctx, env=env, release=release, state="failure", detail=verification.detail)
+    done = f"restored {restored} ({(outcome.commit or '')[:12]})"
+    again = _verify_and_record(ctx, env=env, model=model, deployment_id=outcome.deployment_id)
+    if again.result == "failed":
+        done += f", which failed verification too: {one_line(again.detail)}"
     raise VerificationFailed(
-        f"{failed}; restored {restored} ({(outcome.commit or '')[:12]})",
+        f"{failed}; {done}",
         hint=f"{env.name} is on hold until `leptonci resume {env.name}`",
     )
 
 
-def _deployment(
-    ctx: Context, *, env: EnvironmentConfig, release: str, state: str, detail: str
-) -> None:
-    """Record a GitHub deployment status when GitHub is configured; else nothing."""
-    if not (ctx.env.get("GITHUB_TOKEN") and ctx.env.get("GITHUB_REPOSITORY")):
-        return
-    from leptonci.adapters.git import Git
-    from leptonci.flows.github_promotion import record_deployment
+def _verify_and_record(
+    ctx: Context, *, env: EnvironmentConfig, model: str, deployment_id: int | None
+) -> Verification:
+    """Watch the rollout, commit the result to the ledger, finish the GitHub deployment."""
+    from leptonci.flows.verify import verify_release
 
-    record_deployment(
-        ctx,
-        env=env.name,
-        release=release,
-        ref=Git(ctx.root).head(),
-        state=state,
-        description=one_line(detail)[:140],
+    try:
+        with ctx.out.step(f"verify {model} in {env.name}"):
+            verification = verify_release(ctx, env=env.name, model=model)
+            record_verification(ctx, env=env, model=model, verification=verification)
+    except LeptonError as exc:
+        finish_deployment(
+            ctx, env=env.name, deployment_id=deployment_id, state="error", detail=exc.message
+        )
+        raise
+    state = "failure" if verification.result == "failed" else "success"
+    finish_deployment(
+        ctx, env=env.name, deployment_id=deployment_id, state=state, detail=verification.detail
     )
+    return verification

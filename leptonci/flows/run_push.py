@@ -16,6 +16,7 @@ from leptonci.adapters.git import Git
 from leptonci.config import EnvironmentConfig
 from leptonci.context import Context
 from leptonci.errors import ExitCode, PromotionRefused, RefusedError
+from leptonci.flows.deploy import deploy_actions
 from leptonci.flows.envfiles import read_worktree
 from leptonci.flows.promote import Outcome, Proposal, Reader, land, promote_into
 from leptonci.ledger import ReleaseRecord, Verification
@@ -122,6 +123,7 @@ class _Run:
                 ()
                 if change.noop
                 else push_actions(ctx.config, env=env, release=None, pull_request=False)
+                + deploy_actions(ctx, env, releases=[record.release])
             )
             return Proposal(f"release {record.release} into {env.name}", (change,), push)
 
@@ -133,7 +135,7 @@ class _Run:
                 ctx.out.error(str(exc))
                 return
             self.landed(env, outcome)
-        if self.verify(env, record.model):
+        if self.verify(env, record.model, outcome):
             self.downstream(record.model)
 
     def downstream(self, model: str) -> None:
@@ -156,7 +158,7 @@ class _Run:
                     self.ctx.out.info(f"{env.name}: not promoting {model}: {exc}")
                     continue
                 self.landed(env, outcome)
-            if env.policy == "auto" and not self.verify(env, model):
+            if env.policy == "auto" and not self.verify(env, model, outcome):
                 return
 
     def landed(self, env: EnvironmentConfig, outcome: Outcome) -> None:
@@ -175,11 +177,11 @@ class _Run:
         if outcome.pull_request:
             ctx.out.set_output(f"pull_request_{env.name}", outcome.pull_request)
 
-    def verify(self, env: EnvironmentConfig, model: str) -> bool:
+    def verify(self, env: EnvironmentConfig, model: str, outcome: Outcome) -> bool:
         """Verify env (a real run), or assume success (dry run); False stops the chain."""
-        if env.cluster is None:
-            return True
         if self.ctx.dry_run:
+            if env.cluster is None:
+                return True
             self.note(
                 Step(summary=f"verify {model} in {env.name}; record the result", name="verify")
             )
@@ -195,7 +197,7 @@ class _Run:
         from leptonci.flows.rollback import verify_after
 
         try:
-            verify_after(self.ctx, env=env, model=model)
+            verify_after(self.ctx, env=env, model=model, deployment_id=outcome.deployment_id)
         except RefusedError as exc:
             self.failures.append(str(exc))
             self.ctx.out.error(str(exc))
