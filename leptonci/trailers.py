@@ -45,6 +45,11 @@ def record_trailers(action: str, env: str, record: ReleaseRecord) -> Trailers:
         against = record.verdict.get("against")
         if against:
             pairs.append(("Gated-Against", str(against)))
+        if record.verdict.get("baseline"):
+            pairs.append(("Baseline", str(record.verdict["baseline"])))
+        if record.verdict.get("checks"):
+            checks = [one_line(str(c)) for c in record.verdict["checks"]]
+            pairs.append(("Checks", json.dumps(checks, separators=(",", ":"))))
     if record.metrics:
         pairs.append(
             ("Metrics", json.dumps(dict(record.metrics), sort_keys=True, separators=(",", ":")))
@@ -108,6 +113,9 @@ def record_from_trailers(trailers: Mapping[str, str]) -> ReleaseRecord:
         verdict["passed"] = trailers["Verdict"] == "pass"
         if trailers.get("Gated-Against"):
             verdict["against"] = trailers["Gated-Against"]
+        if "Checks" in trailers:
+            verdict["baseline"] = trailers.get("Baseline") or None
+            verdict["checks"] = json.loads(trailers["Checks"])
     metrics = json.loads(trailers["Metrics"]) if trailers.get("Metrics") else {}
     return ReleaseRecord(
         release=trailers["Release"],

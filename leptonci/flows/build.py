@@ -248,13 +248,24 @@ def _registry_image_size(client: RegistryClient, repo: str, digest: str) -> int:
     return len(data) + sum(int(b.get("size", 0)) for b in blobs)
 
 
+def model_source(ctx: Context, model: str) -> SourceInfo:
+    """The commit a model's inputs (its folder and the config) last changed in.
+
+    Labels, and so the daemonless digest, derive from it, so every command that builds
+    the same model must ask this one function.
+    """
+    from leptonci.adapters.git import Git
+
+    return Git(ctx.root).source_info(
+        [ctx.config.model(model).path, CONFIG_FILE], remote=ctx.config.git.remote
+    )
+
+
 def build_command(ctx: Context, *, model: str) -> int:
     """`leptonci build MODEL [--dry-run]`: train (or reuse), gate, build, push, print digest."""
-    from leptonci.adapters.git import Git
     from leptonci.flows.gate import gate_candidate
     from leptonci.flows.train import train_model
 
-    model_config = ctx.config.model(model)
     candidate = train_model(ctx, model=model)
     release = release_id(model, candidate.content_hash)
     against = ctx.config.first_env().name
@@ -265,7 +276,7 @@ def build_command(ctx: Context, *, model: str) -> int:
             f"gate failed for {release} against {against} ({failed}); no image pushed",
             hint=f"run `leptonci gate {model}` for the checks",
         )
-    source = Git(ctx.root).source_info([model_config.path, CONFIG_FILE])
+    source = model_source(ctx, model)
     build = build_image(ctx, candidate=candidate, release=release, verdict="passed", source=source)
     if ctx.dry_run:
         ctx.out.result(build.plan.to_dict(), build.plan.render_text())

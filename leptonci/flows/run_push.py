@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from leptonci.adapters.git import Git
 from leptonci.config import EnvironmentConfig
 from leptonci.context import Context
 from leptonci.errors import ExitCode, PromotionRefused, RefusedError
@@ -32,8 +31,17 @@ def release_record(
     digest: str,
     source_commit: str,
     gated_against: str,
+    verdict: Any = None,
 ) -> ReleaseRecord:
-    """The record of a freshly built, gated release (before it enters any environment)."""
+    """The record of a freshly built, gated release (before it enters any environment).
+
+    The verdict keeps what the gate decided on: the baseline release and every check
+    with its numbers and thresholds, one line each.
+    """
+    gate: dict[str, Any] = {"passed": True, "against": gated_against}
+    if verdict is not None:
+        gate["baseline"] = verdict.baseline_release
+        gate["checks"] = [check.text for check in verdict.checks]
     return ReleaseRecord(
         release=release_id(candidate.model, candidate.content_hash),
         model=candidate.model,
@@ -43,7 +51,7 @@ def release_record(
         source_commit=source_commit,
         metrics={k: float(v) for k, v in candidate.metrics.items()},
         eval_fingerprint=candidate.eval_fingerprint,
-        verdict={"passed": True, "against": gated_against},
+        verdict=gate,
     )
 
 
@@ -82,16 +90,14 @@ class _Run:
             self.failures.append(f"gate failed for {release}: {verdict.summary_line()}")
             out.error(f"{release}: gate failed; nothing pushed for {model}")
             return
-        record = self.build(model, candidate, release)
+        record = self.build(model, candidate, release, verdict)
         self.enter(record)
 
-    def build(self, model: str, candidate: Any, release: str) -> ReleaseRecord:
-        from leptonci.flows.build import build_image, push_image
+    def build(self, model: str, candidate: Any, release: str, verdict: Any) -> ReleaseRecord:
+        from leptonci.flows.build import build_image, model_source, push_image
 
         ctx = self.ctx
-        source = Git(ctx.root).source_info(
-            [ctx.config.model(model).path], remote=ctx.config.git.remote
-        )
+        source = model_source(ctx, model)
         with ctx.out.step(f"{model}: build image"):
             build = build_image(
                 ctx, candidate=candidate, release=release, verdict="passed", source=source
@@ -111,6 +117,7 @@ class _Run:
             digest=digest,
             source_commit=source.commit,
             gated_against=self.first.name,
+            verdict=verdict,
         )
 
     def enter(self, record: ReleaseRecord) -> None:

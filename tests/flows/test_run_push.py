@@ -57,7 +57,9 @@ def test_dry_run_then_real_run_then_nothing_to_do(quick_clone: Clone) -> None:
     record = dev.current_for("digits")
     assert record is not None and record.digest == pushes[0]["digest"]
     assert staging.current_for("digits").release == record.release  # type: ignore[union-attr]
-    assert record.verdict == {"passed": True, "against": "dev"}
+    assert record.verdict["passed"] is True and record.verdict["against"] == "dev"
+    assert record.verdict["baseline"] is None  # the first release: change checks skipped
+    assert "accuracy change: no baseline, skipped" in record.verdict["checks"]
     assert ledger_on(clone, "prod").current == {}  # prod waits for its pull request
     branch = f"leptonci/promote/prod/{record.release}"
     assert ledger_on(clone, "prod", branch).current_for("digits").digest == record.digest  # type: ignore[union-attr]
