@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--out", type=Path, default=None, help="also place the candidate in DIR")
     p.add_argument("--no-cache", action="store_true", help="train even when the cache has it")
+    _writes(p)
     p.set_defaults(
         run=lambda a: _call(
             "leptonci.flows.train:train_command",
@@ -180,12 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(p)
     p.set_defaults(run=lambda a: _call("leptonci.flows.rollback:resume_command", env=a.env))
 
-    p = command("verify", "wait until ENV's cluster runs its current release, or fail")
+    p = command(
+        "verify",
+        "wait until ENV's cluster runs its current release and record the result; "
+        "roll back on failure where ENV says rollback: auto",
+    )
     p.add_argument("env", metavar="ENV")
     p.add_argument(
         "--model", default=None, help="the model to verify (default: the only current one)"
     )
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    _writes(p)
     p.set_defaults(
         run=lambda a: _call(
             "leptonci.flows.verify:verify_command", env=a.env, model=a.model, timeout=a.timeout

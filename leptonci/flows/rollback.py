@@ -123,6 +123,7 @@ def verify_after(
     model: str,
     may_roll_back: bool = True,
     deployment_id: int | None = None,
+    timeout: float | None = None,
 ) -> Verification | None:
     """Verify env's cluster runs model's current release and record it; roll back on failure.
 
@@ -138,7 +139,31 @@ def verify_after(
             ctx, env=env.name, deployment_id=deployment_id, state="success", detail=NO_CLUSTER
         )
         return None
-    verification = _verify_and_record(ctx, env=env, model=model, deployment_id=deployment_id)
+    verification = _verify_and_record(
+        ctx, env=env, model=model, deployment_id=deployment_id, timeout=timeout
+    )
+    return _settle(
+        ctx, env=env, model=model, verification=verification, may_roll_back=may_roll_back
+    )
+
+
+def settle_verification(
+    ctx: Context, *, env: EnvironmentConfig, model: str, verification: Verification
+) -> Verification:
+    """Record a verification made elsewhere (`leptonci verify`) and act on it as a
+    promotion would: with ``rollback: auto`` a failure restores the previous release."""
+    _record(ctx, env=env, model=model, verification=verification, deployment_id=None)
+    return _settle(ctx, env=env, model=model, verification=verification, may_roll_back=True)
+
+
+def _settle(
+    ctx: Context,
+    *,
+    env: EnvironmentConfig,
+    model: str,
+    verification: Verification,
+    may_roll_back: bool,
+) -> Verification:
     if verification.result != "failed":
         return verification
     failed = f"verification of {model} in {env.name} failed: {one_line(verification.detail)}"
@@ -161,15 +186,40 @@ def verify_after(
 
 
 def _verify_and_record(
-    ctx: Context, *, env: EnvironmentConfig, model: str, deployment_id: int | None
+    ctx: Context,
+    *,
+    env: EnvironmentConfig,
+    model: str,
+    deployment_id: int | None,
+    timeout: float | None = None,
 ) -> Verification:
     """Watch the rollout, commit the result to the ledger, finish the GitHub deployment."""
     from leptonci.flows.verify import verify_release
 
     try:
         with ctx.out.step(f"verify {model} in {env.name}"):
-            verification = verify_release(ctx, env=env.name, model=model)
-            record_verification(ctx, env=env, model=model, verification=verification)
+            verification = verify_release(ctx, env=env.name, model=model, timeout=timeout)
+    except LeptonError as exc:
+        finish_deployment(
+            ctx, env=env.name, deployment_id=deployment_id, state="error", detail=exc.message
+        )
+        raise
+    return _record(
+        ctx, env=env, model=model, verification=verification, deployment_id=deployment_id
+    )
+
+
+def _record(
+    ctx: Context,
+    *,
+    env: EnvironmentConfig,
+    model: str,
+    verification: Verification,
+    deployment_id: int | None,
+) -> Verification:
+    """Commit the result to the ledger and give the GitHub deployment its final status."""
+    try:
+        record_verification(ctx, env=env, model=model, verification=verification)
     except LeptonError as exc:
         finish_deployment(
             ctx, env=env.name, deployment_id=deployment_id, state="error", detail=exc.message

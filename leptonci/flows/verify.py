@@ -1,8 +1,10 @@
 """`leptonci verify ENV`: does ENV's cluster run the release its ledger says is current?
 
-Reads the ledger, watches the rollout of the current release's digest on the
-environment's cluster and returns a ``Verification``. It writes nothing: recording the
-result in the ledger (and committing it) is the caller's job.
+Reads the ledger and watches the rollout of the current release's digest on the
+environment's cluster. ``verify_release`` only returns the ``Verification``; the
+command also records it in the ledger (a commit with a verify trailer) and, with
+``rollback: auto``, restores the previous release when it failed. ``--dry-run``
+verifies and records nothing.
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ def verify_command(
         ctx.config.model(model)  # unknown model: a config error, not "nothing to verify"
     with ctx.out.step(f"verify {env}"):
         record, verification = _verify(ctx, env=env, model=model, timeout=timeout)
+    env_config = ctx.config.env(env)
+    if record is not None and env_config.cluster is not None and not ctx.dry_run:
+        from leptonci.flows.rollback import settle_verification
+
+        # records the result; on failure rolls back (rollback: auto) and raises
+        settle_verification(ctx, env=env_config, model=record.model, verification=verification)
     data = {
         "environment": env,
         "model": record.model if record else model,

@@ -179,6 +179,20 @@ def test_a_passing_rollout_is_recorded_verified(staging_rig: ClusterRig) -> None
     assert applied == ({"deployments", "services"} if rig.apply == "direct" else set())
 
 
+def test_verify_command_records_the_result_in_git(staging_rig: ClusterRig) -> None:
+    rig = staging_rig
+    enter_release(rig.clone, GOOD)
+    assert promote(rig.clone, "staging") == 0
+    tip = rig.clone.remote_git("rev-parse", "main")
+    assert cli.main(["-C", str(rig.clone.root), "verify", "staging", "--dry-run"]) == 0
+    assert rig.clone.remote_git("rev-parse", "main") == tip  # dry run: nothing recorded
+    assert cli.main(["-C", str(rig.clone.root), "verify", "staging"]) == 0
+    trailers = rig.clone.remote_git("log", "-1", "--format=%(trailers:only)", "main")
+    assert "Leptonci-Action: verify" in trailers and "Leptonci-Verification: verified" in trailers
+    current = rig.ledger().current_for("digits")
+    assert current is not None and current.verification.result == "verified"
+
+
 def test_a_crash_looping_rollout_is_rolled_back(
     staging_rig: ClusterRig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

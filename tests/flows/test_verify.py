@@ -63,9 +63,13 @@ def write_repo(root: Path, *, server: str | None, models: tuple[str, ...] = ("di
     return root
 
 
-def make_ctx(root: Path, *, json_mode: bool = False) -> Context:
+def make_ctx(root: Path, *, json_mode: bool = False, dry_run: bool = False) -> Context:
+    """A context on a plain folder: verify_command needs dry_run there (it records in git
+    otherwise; tests/flows/test_e2e_cluster.py covers recording)."""
     out = Output(json_mode=json_mode, env={}, stdout=io.StringIO(), stderr=io.StringIO())
-    return Context(root=root, out=out, json=json_mode, env={}, clock=lambda: _fixed())
+    return Context(
+        root=root, out=out, json=json_mode, env={}, clock=lambda: _fixed(), dry_run=dry_run
+    )
 
 
 def _fixed():  # type: ignore[no-untyped-def]
@@ -95,7 +99,7 @@ def test_failed_release_prints_reason_and_returns_1(
     tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor
 ) -> None:
     rollout.deploy(OLD)
-    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url), json_mode=True)
+    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url), json_mode=True, dry_run=True)
     assert verify_command(ctx, env="dev", model="digits", timeout=None) == 1
     data = json.loads(stdout(ctx))
     assert data["result"] == "failed"
@@ -107,7 +111,7 @@ def test_verify_command_text(
     tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor
 ) -> None:
     rollout.deploy(NEW)
-    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url))
+    ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url), dry_run=True)
     assert verify_command(ctx, env="dev") == 0
     assert stdout(ctx).splitlines()[-1].startswith("dev: digits digits-r1 verified: deployment/")
 
