@@ -32,6 +32,12 @@ fi
 
 command -v dockerd >/dev/null 2>&1 || { echo "dockerd not found: apt-get install docker.io" >&2; exit 1; }
 
+# A machine that was stopped leaves the pid file and socket of an engine that is gone;
+# dockerd refuses to start over a pid file, so clear what belongs to no live process.
+if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    rm -f "$pidfile" "$sock"
+fi
+
 net_flags=""
 if ! iptables -L >/dev/null 2>&1; then
     net_flags="--iptables=false --ip6tables=false --bridge=none"
@@ -45,9 +51,15 @@ setsid dockerd \
     --host "$host" \
     $net_flags \
     >"$log" 2>&1 </dev/null &
+engine=$!
 
 tries=0
 until ready; do
+    if ! kill -0 "$engine" 2>/dev/null; then
+        echo "dockerd exited; log: $log" >&2
+        tail -n 20 "$log" >&2
+        exit 1
+    fi
     tries=$((tries + 1))
     if [ "$tries" -gt 120 ]; then
         echo "dockerd did not become ready in 60s; log: $log" >&2
