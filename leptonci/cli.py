@@ -142,10 +142,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=lambda a: _call("leptonci.flows.build:build_command", model=a.model))
 
     p = command("promote", "move the release current in ENV's upstream into ENV")
-    p.add_argument("--to", required=True, metavar="ENV", dest="to")
-    p.add_argument("--release", metavar="ID", default=None, help="a specific release id")
+    p.add_argument(
+        "--to", required=True, metavar="ENV", dest="to", help="the environment to promote into"
+    )
+    p.add_argument(
+        "--release", metavar="ID", default=None, help="a release current in ENV's upstream"
+    )
     p.add_argument("--force", action="store_true", help="override the rules (needs --reason)")
-    p.add_argument("--reason", metavar="TEXT", default=None)
+    p.add_argument(
+        "--reason", metavar="TEXT", default=None, help="why; recorded in the ledger and commit"
+    )
     _writes(p)
     p.set_defaults(
         run=lambda a: _call(
@@ -159,8 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("rollback", "restore the previous (or named) release in ENV")
     p.add_argument("env", metavar="ENV")
-    p.add_argument("--to", metavar="RELEASE", default=None, dest="to")
-    p.add_argument("--reason", metavar="TEXT", default=None)
+    p.add_argument(
+        "--to",
+        metavar="RELEASE",
+        default=None,
+        dest="to",
+        help="the release to restore (default: the previous one not quarantined)",
+    )
+    p.add_argument(
+        "--reason", metavar="TEXT", default=None, help="why; recorded in the ledger and commit"
+    )
     _writes(p)
     p.set_defaults(
         run=lambda a: _call(
