@@ -87,14 +87,54 @@ def default_arch() -> str:
 
 # -- the model layer -----------------------------------------------------------------
 def _model_entries(export_dir: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, absolute path) of everything under export_dir, sorted."""
+    """(relative posix path, absolute path) of everything under export_dir, sorted.
+
+    Symlinks are followed, directories too (a SavedModel's ``assets/`` is often a link
+    into a data folder), so the layer holds the bytes the model reads; a dangling link
+    or a directory loop is a config error naming the path.
+    """
     found: list[tuple[str, Path]] = []
-    for folder, dirs, files in os.walk(export_dir):
-        base = Path(folder)
-        for name in dirs + files:
-            path = base / name
-            found.append((path.relative_to(export_dir).as_posix(), path))
+
+    def walk(folder: Path, seen: frozenset[tuple[int, int]]) -> None:
+        for path in _listdir(folder, export_dir):
+            rel = path.relative_to(export_dir).as_posix()
+            st = _stat(path, export_dir)
+            found.append((rel, path))
+            if stat.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    raise ConfigError(
+                        f"{rel} in {export_dir} links back to a folder above it",
+                        hint="replace the symlink loop with the files the model needs",
+                    )
+                walk(path, seen | {key})
+
+    root = _stat(export_dir, export_dir)
+    walk(export_dir, frozenset({(root.st_dev, root.st_ino)}))
     yield from sorted(found)
+
+
+def _listdir(folder: Path, export_dir: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise _unreadable(folder, export_dir, exc) from None
+
+
+def _stat(path: Path, export_dir: Path) -> os.stat_result:
+    try:
+        return path.stat()  # follows symlinks: the layer holds plain files only
+    except OSError as exc:
+        raise _unreadable(path, export_dir, exc) from None
+
+
+def _unreadable(path: Path, export_dir: Path, exc: OSError) -> ConfigError:
+    rel = path.relative_to(export_dir).as_posix() if path != export_dir else "."
+    what = "a dangling symlink" if path.is_symlink() and not path.exists() else "unreadable"
+    return ConfigError(
+        f"{rel} in the model export {export_dir} is {what} ({exc.strerror or exc})",
+        hint="fix or remove it, then build again",
+    )
 
 
 def write_model_layer(spec: BuildSpec, sink: HashingWriter) -> None:
@@ -119,14 +159,17 @@ def write_model_layer(spec: BuildSpec, sink: HashingWriter) -> None:
         for i in range(1, len(parts) + 1):
             tar.addfile(info("/".join(parts[:i]) + "/", tarfile.DIRTYPE, 0o755))
         for rel, path in _model_entries(spec.export_dir):
-            st = path.stat()  # follows symlinks: the layer holds plain files only
+            st = _stat(path, spec.export_dir)
             name = f"{prefix}/{rel}"
             if stat.S_ISDIR(st.st_mode):
                 tar.addfile(info(name + "/", tarfile.DIRTYPE, 0o755))
             elif stat.S_ISREG(st.st_mode):
                 mode = 0o755 if st.st_mode & 0o111 else 0o644
-                with path.open("rb") as fh:
-                    tar.addfile(info(name, tarfile.REGTYPE, mode, st.st_size), fh)
+                try:
+                    with path.open("rb") as fh:
+                        tar.addfile(info(name, tarfile.REGTYPE, mode, st.st_size), fh)
+                except OSError as exc:  # unreadable, or shrank while being read
+                    raise _unreadable(path, spec.export_dir, exc) from None
 
 
 # -- config and manifest -------------------------------------------------------------

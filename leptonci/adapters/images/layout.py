@@ -7,12 +7,14 @@ write is a temp file plus rename, so a crash leaves no half-written blob or inde
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -176,9 +178,13 @@ class OciLayout:
     def tag(self, desc: Descriptor, tags: tuple[str, ...]) -> None:
         """Point each tag at desc in index.json (replacing older entries with that tag)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        marker = self.root / "oci-layout"
-        if not marker.is_file():
-            _atomic_write(marker, json.dumps(LAYOUT_FILE).encode())
+        with _locked(self.root):  # read-modify-write: two pushers must not lose a tag
+            marker = self.root / "oci-layout"
+            if not marker.is_file():
+                _atomic_write(marker, json.dumps(LAYOUT_FILE).encode())
+            self._tag_unlocked(desc, tags)
+
+    def _tag_unlocked(self, desc: Descriptor, tags: tuple[str, ...]) -> None:
         index = self.index()
         kept = [
             m for m in index["manifests"] if (m.get("annotations") or {}).get(REF_NAME) not in tags
@@ -214,6 +220,18 @@ class BlobWriter:
     def abort(self) -> None:
         self._fh.close()
         self._tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on folder itself (flock on its descriptor): no lock file to
+    leave behind, and the folder, unlike index.json, is never replaced by a rename."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

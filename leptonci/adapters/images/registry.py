@@ -31,10 +31,6 @@ ACCEPT_MANIFESTS = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 MONOLITHIC_LIMIT = 64 << 20  # larger blobs go up in chunks, so memory stays bounded
 CHUNK_SIZE = 16 << 20
 _TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-# oras-py wraps do_request in a retry decorator with 3..83 s sleeps; we retry ourselves.
-_UNDECORATED_DO_REQUEST = getattr(
-    oras.provider.Registry.do_request, "__wrapped__", oras.provider.Registry.do_request
-)
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,11 @@ class _ServerError(Exception):
 
 
 class _OrasRegistry(oras.provider.Registry):
-    """oras-py's client with a typed, counting, pre-authenticated request funnel."""
+    """oras-py's client with a typed, counting, pre-authenticated request funnel.
+
+    ``do_request`` replaces oras's own (which sleeps 3..83 s in a retry decorator and
+    reuses one bearer token for every scope); retries happen in ``RegistryClient``.
+    """
 
     basic_header: str | None = None
     on_sent: Callable[[int], None] | None = None
@@ -66,12 +66,20 @@ class _OrasRegistry(oras.provider.Registry):
         stream: bool = False,
     ) -> requests.Response:
         headers = dict(headers or {})
+        token_auth = self.basic_header is None and isinstance(self.auth, oras.auth.TokenAuth)
         if self.basic_header:
             headers.setdefault("Authorization", self.basic_header)
+        elif token_auth and self.auth.token:
+            headers["Authorization"] = f"Bearer {self.auth.token}"
         try:
-            response: requests.Response = _UNDECORATED_DO_REQUEST(
-                self, url, method, data=data, headers=headers, json=json, stream=stream
-            )
+            response = self._send(url, method, data, headers, json, stream)
+            if response.status_code in (401, 403) and token_auth:
+                # A bearer token is scoped to one repository and one set of actions: the
+                # token that answered a HEAD (pull) cannot open an upload (push). Ask the
+                # token service for the scope this challenge names, then try once more.
+                headers, changed = self.auth.authenticate_request(response, headers, refresh=True)
+                if changed:
+                    response = self._send(url, method, data, headers, json, stream)
         except _TRANSIENT:
             raise
         except (ValueError, AttributeError, oras.auth.AuthenticationException) as exc:
@@ -90,6 +98,25 @@ class _OrasRegistry(oras.provider.Registry):
         ):
             self.on_sent(len(data))
         return response
+
+    def _send(
+        self,
+        url: str,
+        method: str,
+        data: dict[str, Any] | bytes | None,
+        headers: dict[str, str],
+        json: dict[str, Any] | None,
+        stream: bool,
+    ) -> requests.Response:
+        return self.session.request(
+            method,
+            url,
+            data=data,
+            json=json,
+            headers=headers,
+            stream=stream,
+            verify=self._tls_verify,
+        )
 
 
 class RegistryClient:
@@ -129,7 +156,8 @@ class RegistryClient:
         client.session.request = _with_timeout(client.session.request, self._timeout)  # type: ignore[method-assign]
         client.on_sent = self._count
         creds = self._credentials
-        if challenge and creds is None:
+        if backend == "basic" and creds is None:
+            # A token registry may still grant anonymous pulls (public base images).
             raise RegistryAuthError(
                 f"registry {self.host} requires credentials for {repo}",
                 hint="set LEPTONCI_REGISTRY_USERNAME and LEPTONCI_REGISTRY_PASSWORD or docker login",
@@ -161,6 +189,12 @@ class RegistryClient:
             try:
                 return call()
             except RegistryAuthError:
+                if self._credentials is None:
+                    raise RegistryAuthError(
+                        f"registry {self.host} requires credentials for {repo}",
+                        hint="set LEPTONCI_REGISTRY_USERNAME and LEPTONCI_REGISTRY_PASSWORD "
+                        "or docker login",
+                    ) from None
                 raise RegistryAuthError(
                     f"registry refused credentials for {self.host}/{repo}",
                     hint="check LEPTONCI_REGISTRY_USERNAME/PASSWORD or your docker login",
