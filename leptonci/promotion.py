@@ -345,8 +345,10 @@ def plan_unblock(target: EnvState, *, what: str, actor: str, at: str) -> Change:
     env = target.name
     ledger = target.ledger.without_quarantine(what)
     if ledger.quarantine == target.ledger.quarantine:
+        # already in the wanted state: a no-op, like resume without a hold
         listed = ", ".join(f"{q.release} ({q.digest})" for q in target.ledger.quarantine) or "none"
-        raise UsageError(f"nothing quarantined in {env} matches {what}; quarantined: {listed}")
+        message = f"nothing quarantined in {env} matches {what} (quarantined: {listed})"
+        return Change(env, None, None, None, (), target, message)
     return _ledger_commit(
         target,
         ledger,

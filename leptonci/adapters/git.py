@@ -79,6 +79,21 @@ class Git:
         self.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}")
         return self.rev_parse(tracking)
 
+    def branch_tip(self, remote: str, branch: str, *, fetch: bool = True) -> str | None:
+        """The tip of remote's branch (fetched first unless fetch=False); None if absent."""
+        tracking = f"refs/remotes/{remote}/{branch}"
+        if fetch:
+            spec = f"+refs/heads/{branch}:{tracking}"
+            if not self.run("fetch", "--quiet", "--no-tags", remote, spec, check=False).ok:
+                self.run("update-ref", "-d", tracking, check=False)  # gone on the remote
+                return None
+        result = self.run("rev-parse", "--verify", "--quiet", f"{tracking}^{{commit}}", check=False)
+        return result.stdout.strip() if result.ok else None
+
+    def same_content(self, a: str, b: str, path: str) -> bool:
+        """Whether path holds the same files at revisions a and b (False on a bad rev)."""
+        return self.run("diff", "--quiet", a, b, "--", path, check=False).ok
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).ok
 

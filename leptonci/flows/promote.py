@@ -18,7 +18,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,9 @@ from leptonci.flows.deploy import (
     deploy_actions,
     start_deployment,
 )
-from leptonci.flows.envfiles import read_worktree
+from leptonci.flows.envfiles import read_tree, read_worktree
 from leptonci.plan import Action, ApiCall, GitCommit, GitPush, Plan, Step, WriteFile, apply_plan
-from leptonci.promotion import Change, EnvState, plan_promotion, push_actions
+from leptonci.promotion import Change, EnvState, plan_promotion, promote_branch, push_actions
 
 JOURNAL = "leptonci-apply.json"
 Reader = Callable[[EnvironmentConfig], EnvState]
@@ -49,8 +49,10 @@ class Proposal:
 
     def plan(self) -> Plan:
         actions = [a for c in self.changes for a in c.actions]
-        if not actions:
+        if not actions and not self.push:
             return Plan(self.title, (), tuple(c.message for c in self.changes))
+        # no change but push actions: the cluster apply and GitHub deployment of a
+        # release that reached main some other way (a merged promotion pull request)
         return Plan(self.title, (*actions, *self.push))
 
 
@@ -192,7 +194,10 @@ def _apply(ctx: Context, git: Git, plan: Plan, outcome: Outcome) -> None:
     def api(action: ApiCall) -> None:
         if action.system == KUBERNETES:
             apply_to_cluster(
-                ctx, action, commit=outcome.commit, deployment_id=outcome.deployment_id
+                ctx,
+                action,
+                commit=outcome.commit or git.head(),
+                deployment_id=outcome.deployment_id,
             )
         elif action.method == CREATE_DEPLOYMENT:
             outcome.deployment_id = start_deployment(ctx, action, ref=outcome.commit or git.head())
@@ -380,9 +385,41 @@ def promote_into(
         )
         if not pull_request:
             push += deploy_actions(ctx, env, releases=[c.after for c in moved if c.after])
+        elif rel is not None and _branch_carries(ctx, env, promote_branch(env.name, rel), moved):
+            # Re-pushing would only change timestamps, yet dismiss the PR's approvals:
+            # leave the branch alone and just make sure its pull request is open.
+            waiting = f"{promote_branch(env.name, rel)} already carries it; awaiting the merge"
+            changes = [
+                replace(c, after=c.before, actions=(), message=f"{c.after}: {waiting}")
+                for c in changes
+            ]
+            push = tuple(a for a in push if isinstance(a, ApiCall))
         return Proposal(f"promote into {env.name}", tuple(changes), push if moved else ())
 
     return land(ctx, propose, paths=[env.path], overlay=overlay)
+
+
+def _branch_carries(
+    ctx: Context, env: EnvironmentConfig, branch: str, moved: Sequence[Change]
+) -> bool:
+    """Whether the remote's promotion branch already promotes moved onto env as it is now."""
+    git = Git(ctx.root)
+    tip = git.branch_tip(ctx.config.git.remote, branch, fetch=not ctx.dry_run)
+    if tip is None or not git.same_content(f"{tip}^", "HEAD", env.path):
+        return False
+    ledger = read_tree(git, tip, env).ledger
+    for change in moved:
+        after = change.state.ledger.current_for(change.model or "")
+        there = ledger.current_for(change.model or "")
+        if after is None or there is None:
+            return False
+        if (there.release, there.digest, there.action) != (
+            after.release,
+            after.digest,
+            after.action,
+        ):
+            return False
+    return True
 
 
 def pull_request_body(

@@ -18,6 +18,7 @@ from leptonci.plan import Action
 from leptonci.promotion import (
     NO_CLUSTER,
     Change,
+    EnvState,
     plan_resume,
     plan_rollback,
     plan_unblock,
@@ -44,6 +45,13 @@ def rollback_in(
             models = list(state.ledger.current)
             if not models:
                 raise PromotionRefused(f"{env.name} has no release to roll back")
+            if len(models) > 1:
+                # rolling every model back would quarantine the healthy ones' digests
+                raise UsageError(
+                    f"{env.name} runs several models ({', '.join(sorted(state.ledger.current))}); "
+                    "name the release to restore",
+                    hint="; ".join(_choices(state, env.name)),
+                )
         changes: list[Change] = []
         for name in models:
             change = plan_rollback(
@@ -56,6 +64,20 @@ def rollback_in(
         return Proposal(f"roll back {env.name}", tuple(changes), push)
 
     return land(ctx, propose, paths=[env.path])
+
+
+def _choices(state: EnvState, env: str) -> list[str]:
+    out = []
+    for name, record in sorted(state.ledger.current.items()):
+        previous = state.ledger.previous_for(name)
+        if previous is not None:
+            out.append(
+                f"`leptonci rollback {env} --to {previous.release}` restores {name}'s "
+                f"previous release (now {record.release})"
+            )
+        else:
+            out.append(f"{name} has no earlier release in {env}")
+    return out
 
 
 def rollback_command(ctx: Context, *, env: str, to: str | None, reason: str | None) -> int:
@@ -81,7 +103,8 @@ def unblock_command(ctx: Context, *, env: str, target: str) -> int:
 
     def propose(read: Reader) -> Proposal:
         change = plan_unblock(read(where), what=target, actor=actor, at=at)
-        return Proposal(f"unblock {target} in {env}", (change,), _direct(ctx, where))
+        push = () if change.noop else _direct(ctx, where)
+        return Proposal(f"unblock {target} in {env}", (change,), push)
 
     report(ctx, land(ctx, propose, paths=[where.path]), done=f"unblocked {target} in {env}")
     return 0

@@ -23,6 +23,8 @@ from leptonci.plan import Action, Plan, Step
 from leptonci.promotion import EnvState, plan_entry, plan_verification, push_actions
 from leptonci.release import release_id
 
+UNSETTLED = ("unverified", "pending")  # current releases nobody has verified yet
+
 
 def release_record(
     *,
@@ -145,6 +147,42 @@ class _Run:
         if self.verify(env, record.model, outcome):
             self.downstream(record.model)
 
+    def reconcile(self) -> None:
+        """Settle releases that reached main without being verified, in pipeline order.
+
+        A pull-request promotion lands when a human merges it, and a run can die between
+        its commit and its verification; either leaves the ledger's current release
+        "unverified". For each such environment with a cluster: apply it (``direct``),
+        open its GitHub deployment, verify and record, rolling back on failure where the
+        environment says ``rollback: auto``, exactly as after a direct promotion.
+        """
+        for env in self.ctx.config.ordered_envs():
+            if env.cluster is not None:
+                self.settle(env)
+
+    def settle(self, env: EnvironmentConfig) -> None:
+        ctx = self.ctx
+        models: list[str] = []
+
+        def propose(read: Reader) -> Proposal:
+            ledger = read(env).ledger
+            models[:] = [
+                m
+                for m, record in ledger.current.items()
+                if m in ctx.config.models and record.verification.result in UNSETTLED
+            ]
+            releases = [ledger.current[m].release for m in models]
+            return Proposal(f"settle {env.name}", (), deploy_actions(ctx, env, releases=releases))
+
+        outcome = land(ctx, propose, paths=[env.path], overlay=self.overlay)
+        if not models:
+            return
+        with ctx.out.step(f"settle {', '.join(models)} in {env.name}"):
+            ctx.out.info(f"{env.name}: {', '.join(models)} landed unverified; settling it")
+            self.landed(env, outcome)
+        for model in models:
+            self.verify(env, model, outcome)
+
     def downstream(self, model: str) -> None:
         """Carry the model on: auto environments in order, then pull-request ones."""
         envs = [e for e in self.ctx.config.ordered_envs() if e.upstream is not None]
@@ -214,6 +252,7 @@ class _Run:
 
 def run_push(ctx: Context) -> int:
     run = _Run(ctx)
+    run.reconcile()
     for model in ctx.config.models:
         run.model(model)
     if ctx.dry_run:

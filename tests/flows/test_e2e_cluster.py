@@ -119,11 +119,18 @@ class ClusterRig:
 
 
 def make_rig(
-    tmp_path: Path, emulator: EmulatorThread, *, env: str, apply: str, crash: tuple[str, ...]
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    *,
+    env: str,
+    apply: str,
+    crash: tuple[str, ...],
+    config_text: str | None = None,
 ) -> ClusterRig:
     from leptonci.adapters.kube_client import api_client_for_host
 
-    remote = seed_example_remote(tmp_path, config_text=config_with_cluster(env, apply))
+    text = config_text if config_text is not None else config_with_cluster(env, apply)
+    remote = seed_example_remote(tmp_path, config_text=text)
     clone = make_clone(remote, tmp_path / "clone")
     write_kubeconfig(clone.root, emulator.url)
     api = api_client_for_host(emulator.url)
@@ -353,7 +360,9 @@ def test_run_push_rolls_back_a_crash_looping_build(
         )
         # the chain stopped at dev: nothing went on to staging
         assert rig.ledger("staging").current == {}
-        assert len(rig.applies()) == 4  # built release, then restore: Service + Deployment each
+        # GOOD landed unverified, so the run settles it first (apply + verify), then the
+        # built release, then the restore: Service + Deployment each
+        assert len(rig.applies()) == 6
     finally:
         rig.controller.stop()
         rig.actor.apps.api_client.close()
