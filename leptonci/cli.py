@@ -92,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    p = command("validate", "check leptonci.yaml and that every environment overlay renders")
+    p = command(
+        "validate",
+        "check leptonci.yaml, the ledgers, and every environment's manifests and kustomize render",
+    )
     p.set_defaults(run=lambda a: _call("leptonci.flows.validate:validate_command"))
 
     p = command("status", "show what each environment runs, from the ledgers")
@@ -128,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("gate", "check a candidate's metrics against the model's thresholds")
     p.add_argument("model", metavar="MODEL")
-    p.add_argument("--against", metavar="ENV", default=None, help="baseline environment")
+    p.add_argument(
+        "--against",
+        metavar="ENV",
+        default=None,
+        help="baseline environment (default: the first environment)",
+    )
     p.add_argument("--metrics", type=Path, default=None, help="gate this metrics.json")
     p.set_defaults(
         run=lambda a: _call(

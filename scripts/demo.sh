@@ -17,16 +17,28 @@ git config user.email "demo@leptonci.invalid"
 # Reuse the training cache of your checkout, so a second demo skips training.
 export LEPTONCI_CACHE="${LEPTONCI_CACHE:-$here/.leptonci/cache}"
 export LEPTONCI_ACTOR="${LEPTONCI_ACTOR:-demo}"
+# TensorFlow's C++ start-up lines (the absl preamble, the oneDNN notice, graph-version
+# warnings) say nothing about the demo. Level 3 keeps only fatal C++ logs (Python errors
+# still show); without oneDNN's kernels TensorFlow prints no notice, and the numbers
+# differ from a oneDNN run only in float round-off. Set either variable to override.
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
+export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-0}"
 
-echo "==> demo repository: $work/repo (remote: $work/remote.git)"
+echo "==> demo repository: $work/repo (a clone of your checkout; remote: $work/remote.git)"
+echo
+echo "==> 1/4 leptonci run push: train digits (or reuse the cache), gate it, build the image"
+echo "        into an OCI layout, pin its digest in environments/dev, commit and push"
 "$leptonci" run push
 echo
-echo "==> leptonci status"
+echo "==> 2/4 leptonci status: what each environment runs now"
 "$leptonci" status
 echo
-echo "==> leptonci promote --to staging --dry-run"
+echo "==> 3/4 leptonci promote --to staging --dry-run: the plan for the next step"
 "$leptonci" promote --to staging --dry-run
 echo
-echo "==> git log -1 (the promotion commit and its trailers)"
+echo "==> 4/4 git log -1 origin/main: the promotion commit and its trailers"
 git --no-pager log -1 --format='%h %s%n%n%(trailers)' origin/main
-echo "demo repository kept at $work/repo"
+echo "The demo repository is kept at $work/repo. Try, there:"
+echo "  $leptonci history dev --from-git"
+echo "  $leptonci promote --to staging"
+echo "Remove it with: rm -rf $work"

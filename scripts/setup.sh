@@ -10,7 +10,13 @@ cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
+PYTHON=${PYTHON:-python3}
 apt_packages=(git)
+# Debian and Ubuntu ship venv's ensurepip in a separate package (python3.X-venv); without
+# it `python -m venv` fails on a fresh machine.
+if [ ! -x .venv/bin/python ] && ! "$PYTHON" -c "import ensurepip" >/dev/null 2>&1; then
+  apt_packages+=("$("$PYTHON" -c 'import sys; print("python%d.%d-venv" % sys.version_info[:2])')")
+fi
 if [ "$dev" = 1 ]; then
   apt_packages+=(docker.io docker-registry busybox-static apache2-utils make)
 fi
@@ -25,7 +31,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv

@@ -6,8 +6,12 @@ the rest are the rules the design sets, read straight from the YAML.
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,6 +21,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from leptonci.cli import build_parser
 from tests.services import require
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,3 +157,119 @@ def test_action_caches_the_training_cache() -> None:
     assert doc["runs"]["using"] == "composite"
     [cache] = [s for s in steps(doc) if s.get("uses", "").startswith("actions/cache@")]
     assert cache["with"]["path"] == ".leptonci/cache"
+
+
+# -- the leptonci command lines the workflows run ---------------------------------------
+
+ENV_NAMES = [e["name"] for e in load(REPO / "leptonci.yaml")["environments"]]
+# Values for the step variables that carry workflow inputs, one run per combination.
+INPUTS: dict[str, list[str]] = {
+    "ENVIRONMENT": ["prod"],
+    "RELEASE": ["", "digits-3f2a9c1b7d4e"],
+    "REASON": ["bad latency"],
+    "LEPTONCI_COMMAND": ["run pull-request"],
+}
+
+
+def leptonci_calls(script: str, env: dict[str, str], tmp_path: Path) -> list[list[str]]:
+    """Run a step's shell script with a stub `leptonci` on PATH; return its argument lists."""
+    stub_dir = tmp_path / "bin"
+    stub_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "calls.jsonl"
+    calls.write_text("")
+    stub = stub_dir / "leptonci"
+    stub.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"with open({str(calls)!r}, 'a') as f: f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    stub.chmod(0o755)
+    path = f"{stub_dir}:{os.environ['PATH']}"
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env={**os.environ, **env, "PATH": path},
+        check=True,
+        timeout=60,
+    )
+    return [json.loads(line) for line in calls.read_text().splitlines()]
+
+
+def invocations(tmp_path: Path) -> list[tuple[str, dict[str, Any], argparse.Namespace]]:
+    """(file, job, parsed args) for every leptonci call in every workflow and action.yml."""
+    parser = build_parser()
+    found = []
+    for path in ALL:
+        doc = load(path)
+        jobs = [doc["runs"]] if "runs" in doc else list(doc["jobs"].values())
+        for job in jobs:
+            for step in job["steps"]:
+                script = step.get("run", "")
+                if "leptonci" not in script or "pip install" in script:
+                    continue
+                names = [k for k in step.get("env", {}) if k in INPUTS]
+                for values in itertools.product(*(INPUTS[k] for k in names)):
+                    env = dict(zip(names, values, strict=True))
+                    for argv in leptonci_calls(script, env, tmp_path):
+                        try:
+                            args = parser.parse_args(argv)
+                        except SystemExit:
+                            pytest.fail(
+                                f"{path.name}: `leptonci {shlex.join(argv)}` fails to parse"
+                            )
+                        found.append((path.name, job, args))
+    return found
+
+
+def test_every_leptonci_call_in_the_workflows_parses(tmp_path: Path) -> None:
+    calls = invocations(tmp_path)
+    commands = {(name, args.command) for name, _, args in calls}
+    assert commands >= {
+        ("model-gate.yml", "run"),
+        ("release.yml", "run"),
+        ("promote.yml", "promote"),
+        ("rollback.yml", "rollback"),
+        ("action.yml", "run"),
+    }
+
+
+def test_manual_workflows_pass_their_inputs_to_the_right_options(tmp_path: Path) -> None:
+    calls = [(name, args) for name, _, args in invocations(tmp_path)]
+    promotes = [a for name, a in calls if name == "promote.yml"]
+    assert {(a.to, a.release) for a in promotes} == {
+        ("prod", None),
+        ("prod", "digits-3f2a9c1b7d4e"),
+    }
+    rollbacks = [a for name, a in calls if name == "rollback.yml"]
+    assert {(a.env, a.to, a.reason) for a in rollbacks} == {
+        ("prod", None, "bad latency"),
+        ("prod", "digits-3f2a9c1b7d4e", "bad latency"),
+    }
+
+
+def test_jobs_that_read_git_history_check_out_all_of_it(tmp_path: Path) -> None:
+    for name, job, args in invocations(tmp_path):
+        # history --from-git reads trailers; the PR gate diffs against the base branch
+        if getattr(args, "from_git", False) or getattr(args, "event", "") == "pull-request":
+            if name == "action.yml":
+                continue  # the calling workflow checks out
+            [checkout] = [
+                s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")
+            ]
+            assert checkout["with"]["fetch-depth"] == 0, name
+
+
+def test_the_environment_choices_match_leptonci_yaml() -> None:
+    config = load(REPO / "leptonci.yaml")
+    downstream = [e["name"] for e in config["environments"] if e.get("upstream")]
+    promote = load(REPO / ".github" / "workflows" / "promote.yml")
+    rollback = load(REPO / ".github" / "workflows" / "rollback.yml")
+    choices = "environment"
+    assert promote["on"]["workflow_dispatch"]["inputs"][choices]["options"] == downstream
+    assert rollback["on"]["workflow_dispatch"]["inputs"][choices]["options"] == ENV_NAMES
+
+
+def test_the_action_installs_a_leptonci_that_answers_version() -> None:
+    [install] = [s for s in steps(load(ACTION)) if "pip install" in s.get("run", "")]
+    assert "leptonci --version" in install["run"]
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--version"])
+    assert exited.value.code == 0
