@@ -244,9 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except LeptonError as exc:
         if debug:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         _report(exc, json_mode=bool(args.json))
         return int(exc.exit_code)
     except BrokenPipeError:
@@ -255,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     except Exception as exc:  # a bug: one redacted line, the traceback only with --debug
         if debug:
-            raise
+            _print_traceback()
+            return ExitCode.NO
         from leptonci.redact import redact
 
         text = redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
@@ -282,6 +281,15 @@ def _run(args: argparse.Namespace) -> int:
         debug=bool(args.debug),
     )
     return args.run(args)(ctx)
+
+
+def _print_traceback() -> None:
+    """--debug: the traceback, through the same redaction as every other output."""
+    import traceback
+
+    from leptonci.redact import redact
+
+    print(redact(traceback.format_exc()), file=sys.stderr, end="")
 
 
 def _report(exc: LeptonError, *, json_mode: bool) -> None:

@@ -26,17 +26,15 @@ export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-0}"
 
 echo "==> demo repository: $work/repo (a clone of your checkout; remote: $work/remote.git)"
 echo
-echo "==> 1/4 leptonci run push: train digits (or reuse the cache), gate it, build the image"
-echo "        into an OCI layout, pin its digest in environments/dev, commit and push"
+echo "==> 1/3 leptonci run push: train digits (or reuse the cache), gate it, build the image"
+echo "        into an OCI layout, pin its digest in environments/dev, commit and push;"
+echo "        it ends with the status table: what each environment runs now"
 "$leptonci" run push
 echo
-echo "==> 2/4 leptonci status: what each environment runs now"
-"$leptonci" status
-echo
-echo "==> 3/4 leptonci promote --to staging --dry-run: the plan for the next step"
+echo "==> 2/3 leptonci promote --to staging --dry-run: the plan for the next step"
 "$leptonci" promote --to staging --dry-run
 echo
-echo "==> 4/4 git log -1 origin/main: the promotion commit and its trailers"
+echo "==> 3/3 git log -1 origin/main: the promotion commit and its trailers"
 git --no-pager log -1 --format='%h %s%n%n%(trailers)' origin/main
 echo "The demo repository is kept at $work/repo. Try, there:"
 echo "  $leptonci history dev --from-git"

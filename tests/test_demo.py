@@ -51,9 +51,11 @@ def test_demo_trains_releases_into_dev_and_shows_the_next_step(tmp_path: Path) -
     ]
     assert not noise, "\n".join(noise)
     headers = [line for line in result.stdout.splitlines() if re.match(r"==> \d/\d ", line)]
-    assert [h.split(" ", 3)[2] for h in headers] == ["leptonci", "leptonci", "leptonci", "git"]
-    tail = result.stdout[result.stdout.index("==> 2/4") :]
+    assert [h.split(" ", 3)[2] for h in headers] == ["leptonci", "leptonci", "git"]
+    # run push ends with the status table, before the plan for staging
+    tail = result.stdout[result.stdout.index("ENV ") :]
     assert re.search(r"^dev +digits +digits-[0-9a-f]{12} ", tail, re.M), tail
+    assert re.search(r"^pushed digits@sha256:[0-9a-f]{64} \(\d+ bytes", result.stdout, re.M)
     assert "Plan: promote into staging" in tail and "dry run: nothing was written" in tail
     assert "Leptonci-Release: digits-" in tail
     assert git("status", "--porcelain", "--", "environments") == before

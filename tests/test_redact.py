@@ -47,3 +47,23 @@ def test_redact_obj_walks_structures() -> None:
 def test_plain_text_is_untouched() -> None:
     text = "accuracy 0.953 >= 0.900 ok; image 127.0.0.1:5000/ns/digits@sha256:abc"
     assert redact(text) == text
+
+
+def test_source_urls_lose_credentials_even_with_at_signs_in_the_password() -> None:
+    from leptonci.adapters.git import _public_url
+
+    assert _public_url("https://bot:p@ss@github.com/o/r.git") == "https://github.com/o/r"
+    assert _public_url("https://x-access-token:tok@github.com/o/r") == "https://github.com/o/r"
+    assert _public_url("git@github.com:o/r.git") == "https://github.com/o/r"
+    assert _public_url("https://github.com/o/r.git") == "https://github.com/o/r"
+
+
+def test_debug_tracebacks_are_redacted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from leptonci.cli import main
+
+    secret = "hunter2-debug-secret"
+    register_secret(secret)
+    code = main(["--debug", "-C", str(tmp_path / f"nowhere-{secret}"), "status"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" in err and secret not in err

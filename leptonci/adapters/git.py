@@ -190,9 +190,11 @@ def _public_url(url: str) -> str:
     if url.startswith("git@") and ":" in url:
         host, path = url[4:].split(":", 1)
         url = f"https://{host}/{path}"
-    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+    if "://" in url:
         scheme, rest = url.split("://", 1)
-        url = f"{scheme}://{rest.split('@', 1)[1]}"
+        authority, slash, path = rest.partition("/")
+        # the last '@' ends the userinfo: a password may itself hold an unencoded '@'
+        url = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
     if url.startswith("/") or url.startswith("file:"):
         return ""
     return url.removesuffix(".git")

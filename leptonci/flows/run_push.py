@@ -112,6 +112,8 @@ class _Run:
         else:
             with ctx.out.step(f"{model}: push image"):
                 built = push_image(ctx, build)
+                sent = "" if built.bytes_sent < 0 else f", {built.bytes_sent} bytes sent"
+                ctx.out.info(f"pushed {built.reference} ({built.size} bytes{sent})")
             image, digest = built.image, built.digest
         return release_record(
             candidate=candidate,
