@@ -156,7 +156,9 @@ def test_action_caches_the_training_cache() -> None:
     doc = load(ACTION)
     assert doc["runs"]["using"] == "composite"
     [cache] = [s for s in steps(doc) if s.get("uses", "").startswith("actions/cache@")]
-    assert cache["with"]["path"] == ".leptonci/cache"
+    assert cache["with"]["path"] == "${{ inputs.cache-path }}"
+    # the default is the example's cache: folder
+    assert doc["inputs"]["cache-path"]["default"] == load(REPO / "leptonci.yaml")["cache"]
 
 
 # -- the leptonci command lines the workflows run ---------------------------------------
