@@ -23,6 +23,7 @@ from leptonci import cli
 from leptonci.adapters.kube import apply_overlay, live_image, render_overlay
 from leptonci.config import ClusterConfig
 from leptonci.ledger import Ledger, ReleaseRecord, parse_ledger
+from tests.fixtures.candidates import seed_candidate
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, make_clone, promote
 from tests.fixtures.git_repo import seed_remote as seed_example_remote
 from tests.kube_rollouts import ACTOR_HEADER, EmulatorThread, FakeDeploymentController, RolloutActor
@@ -306,29 +307,6 @@ def promote_dry(ctx: Any) -> int:
 
 
 # -- run push: a fresh build crash-loops in dev and dev is restored -------------------
-
-
-def seed_candidate(ctx: Any, metrics: dict[str, float], model: str = "digits") -> str:
-    """A trained candidate for the model's current inputs in the training cache."""
-    from leptonci.candidate import Candidate
-    from leptonci.flows.train import cache_entry, model_content_hash
-
-    key = model_content_hash(ctx, model)
-    root = cache_entry(ctx, model, key)
-    (root / model / "1").mkdir(parents=True, exist_ok=True)
-    (root / model / "1" / "saved_model.pb").write_bytes(b"stub")
-    Candidate(
-        model=model,
-        version=1,
-        root=root,
-        content_hash=key,
-        metrics=dict(metrics),
-        eval_fingerprint="sha256:" + "e" * 64,
-        eval_count=1797,
-        params={"epochs": 12},
-        versions={"tensorflow": "2.x"},
-    ).write()
-    return key
 
 
 def test_run_push_rolls_back_a_crash_looping_build(

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from leptonci import cli
-from leptonci.candidate import Candidate
 from leptonci.context import Context
 from leptonci.flows.pull_request import run_pull_request
-from leptonci.flows.train import cache_entry, model_content_hash
 from leptonci.ledger import Ledger, ReleaseRecord, render_ledger
 from leptonci.output import Output
+from tests.fixtures.candidates import seed_candidate
 from tests.github_fake import TOKEN, FakeGitHub
 
 GOOD = {"accuracy": 0.96, "loss": 0.12}
@@ -77,26 +76,6 @@ class PullRequestRepo:
             GITHUB_STEP_SUMMARY=str(self.tmp / "summary.md"),
             GITHUB_OUTPUT=str(self.tmp / "output.txt"),
         )
-
-
-def seed_candidate(ctx: Context, metrics: Mapping[str, float], model: str = "digits") -> str:
-    """Put a trained candidate for the model's current inputs in the training cache."""
-    key = model_content_hash(ctx, model)
-    root = cache_entry(ctx, model, key)
-    (root / model / "1").mkdir(parents=True, exist_ok=True)
-    (root / model / "1" / "saved_model.pb").write_bytes(b"stub")
-    Candidate(
-        model=model,
-        version=1,
-        root=root,
-        content_hash=key,
-        metrics=dict(metrics),
-        eval_fingerprint="sha256:" + "e" * 64,
-        eval_count=1797,
-        params={"epochs": 12},
-        versions={"tensorflow": "2.x"},
-    ).write()
-    return key
 
 
 def prod_ledger(values: list[float]) -> str:
