@@ -17,12 +17,6 @@ git config user.email "demo@leptonci.invalid"
 # Reuse the training cache of your checkout, so a second demo skips training.
 export LEPTONCI_CACHE="${LEPTONCI_CACHE:-$here/.leptonci/cache}"
 export LEPTONCI_ACTOR="${LEPTONCI_ACTOR:-demo}"
-# TensorFlow's C++ start-up lines (the absl preamble, the oneDNN notice, graph-version
-# warnings) say nothing about the demo. Level 3 keeps only fatal C++ logs (Python errors
-# still show); without oneDNN's kernels TensorFlow prints no notice, and the numbers
-# differ from a oneDNN run only in float round-off. Set either variable to override.
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
-export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-0}"
 
 echo "==> demo repository: $work/repo (a clone of your checkout; remote: $work/remote.git)"
 echo
