@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,18 @@ def make_rig(
     return ClusterRig(clone, env, apply, emulator, actor, controller, sync)
 
 
+@contextmanager
+def running_rig(tmp_path: Path, emulator: EmulatorThread, **kwargs: Any) -> Iterator[ClusterRig]:
+    """make_rig, then stop its controller thread and check it saw no error of its own."""
+    rig = make_rig(tmp_path, emulator, **kwargs)
+    try:
+        yield rig
+    finally:
+        rig.controller.stop()
+        rig.actor.apps.api_client.close()
+    assert not rig.controller.errors, rig.controller.errors
+
+
 GOOD = fake_record(seed="good", eval_fingerprint="sha256:" + "e" * 64)
 BAD = fake_record(seed="bad", eval_fingerprint="sha256:" + "e" * 64)
 
@@ -156,13 +169,10 @@ def staging_rig(
     request: pytest.FixtureRequest, tmp_path: Path, pinned_git: None, kube_emulator: EmulatorThread
 ) -> Iterator[ClusterRig]:
     """The example with a kmock cluster for staging; BAD's pods crash-loop there."""
-    rig = make_rig(tmp_path, kube_emulator, env="staging", apply=request.param, crash=(BAD.digest,))
-    try:
+    with running_rig(
+        tmp_path, kube_emulator, env="staging", apply=request.param, crash=(BAD.digest,)
+    ) as rig:
         yield rig
-    finally:
-        rig.controller.stop()
-        rig.actor.apps.api_client.close()
-    assert not rig.controller.errors, rig.controller.errors
 
 
 def image_of(record: ReleaseRecord) -> str:

@@ -19,7 +19,7 @@ from leptonci.errors import VerificationFailed
 from leptonci.flows.promote import promote_command
 from leptonci.ledger import ReleaseRecord, parse_ledger
 from tests.fixtures.git_repo import Clone, enter_release
-from tests.flows.test_e2e_cluster import BAD, GOOD, ClusterRig, make_rig
+from tests.flows.test_e2e_cluster import BAD, GOOD, ClusterRig, running_rig
 from tests.github_fake import TOKEN, FakeGitHub
 from tests.kube_rollouts import EmulatorThread
 
@@ -123,13 +123,10 @@ def test_github_failing_to_record_a_deployment_is_a_warning(
 def staging_rig(
     tmp_path: Path, pinned_git: None, kube_emulator: EmulatorThread
 ) -> Iterator[ClusterRig]:
-    rig = make_rig(tmp_path, kube_emulator, env="staging", apply="direct", crash=(BAD.digest,))
-    try:
+    with running_rig(
+        tmp_path, kube_emulator, env="staging", apply="direct", crash=(BAD.digest,)
+    ) as rig:
         yield rig
-    finally:
-        rig.controller.stop()
-        rig.actor.apps.api_client.close()
-    assert not rig.controller.errors, rig.controller.errors
 
 
 def test_dry_run_shows_the_github_and_cluster_calls(

@@ -17,7 +17,7 @@ from leptonci.flows.run_push import run_push
 from leptonci.ledger import ReleaseRecord
 from leptonci.promotion import promote_branch
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, merge_on_remote
-from tests.flows.test_e2e_cluster import ClusterRig, cluster_lines, image_of, make_rig
+from tests.flows.test_e2e_cluster import ClusterRig, cluster_lines, image_of, running_rig
 from tests.github_fake import FakeGitHub
 from tests.kube_rollouts import EmulatorThread
 
@@ -65,20 +65,15 @@ def prod_deployments(fake: FakeGitHub) -> list[dict[str, object]]:
 def prod_rig(
     request: pytest.FixtureRequest, tmp_path: Path, pinned_git: None, kube_emulator: EmulatorThread
 ) -> Iterator[ClusterRig]:
-    rig = make_rig(
+    with running_rig(
         tmp_path,
         kube_emulator,
         env="prod",
         apply=request.param,
         crash=(),
         config_text=prod_config(request.param),
-    )
-    try:
+    ) as rig:
         yield rig
-    finally:
-        rig.controller.stop()
-        rig.actor.apps.api_client.close()
-    assert not rig.controller.errors, rig.controller.errors
 
 
 def test_a_merged_promotion_is_applied_verified_and_recorded(
@@ -121,15 +116,14 @@ def test_a_merged_promotion_is_applied_verified_and_recorded(
 def test_a_merged_crash_looping_promotion_is_rolled_back(
     tmp_path: Path, pinned_git: None, kube_emulator: EmulatorThread
 ) -> None:
-    rig = make_rig(
+    with running_rig(
         tmp_path,
         kube_emulator,
         env="prod",
         apply="direct",
         crash=(),
         config_text=prod_config("direct"),
-    )
-    try:
+    ) as rig:
         clone = rig.clone
         good = release_of_current_inputs(clone, GOOD_SEED)
         bad = release_of_current_inputs(clone, BAD_SEED)
@@ -155,10 +149,6 @@ def test_a_merged_crash_looping_promotion_is_rolled_back(
         assert run_push(again) == 0
         assert clone.remote_git("rev-parse", "main") == head
         assert f"leptonci unblock prod {bad.digest}" in again.out.stdout.getvalue()  # type: ignore[attr-defined]
-    finally:
-        rig.controller.stop()
-        rig.actor.apps.api_client.close()
-    assert not rig.controller.errors, rig.controller.errors
 
 
 def test_without_a_cluster_a_merged_promotion_is_skipped_and_needs_nothing(
