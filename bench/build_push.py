@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from leptonci.adapters.git import SourceInfo  # noqa: E402
-from leptonci.candidate import Candidate  # noqa: E402
-from leptonci.context import Context  # noqa: E402
-from leptonci.flows.build import BuildPlan, build_image, push_image  # noqa: E402
-from leptonci.output import Output  # noqa: E402
+from leptonci.core.candidate import Candidate  # noqa: E402
+from leptonci.pipeline.build import BuildPlan, build_image, push_image  # noqa: E402
+from leptonci.runtime.context import Context  # noqa: E402
+from leptonci.runtime.output import Output  # noqa: E402
 from tests.fixtures.registry import RegistryServer  # noqa: E402
 
 SOURCE = SourceInfo("c" * 40, "2026-01-02T03:04:05Z", "https://github.com/example/models")

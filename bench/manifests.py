@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 
 import leptonci.manifests as manifests
 from leptonci.manifests import ImageTarget, edit_folder
-from leptonci.manifests_yaml import _ruamel_locate
+from leptonci.manifests.locate import _ruamel_locate
 
 KUSTOMIZATION = """\
 apiVersion: kustomize.config.k8s.io/v1beta1

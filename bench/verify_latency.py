@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from leptonci.adapters.kube import verify_rollout
 from leptonci.adapters.kube_client import api_client_for_host, request_json
 from leptonci.adapters.kube_rollout import RolloutState, VerifyResult, assess
-from leptonci.config import ClusterConfig
+from leptonci.core.config import ClusterConfig
 from tests.kube_rollouts import (
     ACTOR_HEADER,
     NAME,

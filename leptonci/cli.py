@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from leptonci import __version__
-from leptonci.errors import ExitCode, LeptonError
+from leptonci.core.errors import ExitCode, LeptonError
 
 EXIT_CODES = """exit codes:
   0    done, or nothing to do
@@ -96,11 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         "check leptonci.yaml, the ledgers, and every environment's manifests and kustomize render",
     )
-    p.set_defaults(run=lambda a: _call("leptonci.flows.validate:validate_command"))
+    p.set_defaults(run=lambda a: _call("leptonci.commands.validate:validate_command"))
 
     p = command("status", "show what each environment runs, from the ledgers")
     p.add_argument("--live", action="store_true", help="also ask each cluster; flag drift")
-    p.set_defaults(run=lambda a: _call("leptonci.flows.status:status_command", live=a.live))
+    p.set_defaults(run=lambda a: _call("leptonci.engine.status:status_command", live=a.live))
 
     p = command("history", "show an environment's release history")
     p.add_argument("env", metavar="ENV")
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="show at most N entries")
     p.set_defaults(
         run=lambda a: _call(
-            "leptonci.flows.history:history_command",
+            "leptonci.commands.history:history_command",
             env=a.env,
             from_git=a.from_git,
             limit=a.limit,
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(p)
     p.set_defaults(
         run=lambda a: _call(
-            "leptonci.flows.train:train_command",
+            "leptonci.pipeline.train:train_command",
             model=a.model,
             out=a.out,
             use_cache=not a.no_cache,
@@ -140,14 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=Path, default=None, help="gate this metrics.json")
     p.set_defaults(
         run=lambda a: _call(
-            "leptonci.flows.gate:gate_command", model=a.model, against=a.against, metrics=a.metrics
+            "leptonci.pipeline.gate:gate_command",
+            model=a.model,
+            against=a.against,
+            metrics=a.metrics,
         )
     )
 
     p = command("build", "build the serving image for the current candidate and push it")
     p.add_argument("model", metavar="MODEL")
     _writes(p)
-    p.set_defaults(run=lambda a: _call("leptonci.flows.build:build_command", model=a.model))
+    p.set_defaults(run=lambda a: _call("leptonci.pipeline.build:build_command", model=a.model))
 
     p = command("promote", "move the release current in ENV's upstream into ENV")
     p.add_argument(
@@ -163,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(p)
     p.set_defaults(
         run=lambda a: _call(
-            "leptonci.flows.promote:promote_command",
+            "leptonci.engine.landing:promote_command",
             to=a.to,
             release=a.release,
             force=a.force,
@@ -186,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(p)
     p.set_defaults(
         run=lambda a: _call(
-            "leptonci.flows.rollback:rollback_command", env=a.env, to=a.to, reason=a.reason
+            "leptonci.engine.settling:rollback_command", env=a.env, to=a.to, reason=a.reason
         )
     )
 
@@ -195,13 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="RELEASE|DIGEST")
     _writes(p)
     p.set_defaults(
-        run=lambda a: _call("leptonci.flows.rollback:unblock_command", env=a.env, target=a.target)
+        run=lambda a: _call("leptonci.engine.settling:unblock_command", env=a.env, target=a.target)
     )
 
     p = command("resume", "lift the hold on automatic promotion into ENV")
     p.add_argument("env", metavar="ENV")
     _writes(p)
-    p.set_defaults(run=lambda a: _call("leptonci.flows.rollback:resume_command", env=a.env))
+    p.set_defaults(run=lambda a: _call("leptonci.engine.settling:resume_command", env=a.env))
 
     p = command(
         "verify",
@@ -216,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(p)
     p.set_defaults(
         run=lambda a: _call(
-            "leptonci.flows.verify:verify_command", env=a.env, model=a.model, timeout=a.timeout
+            "leptonci.commands.verify:verify_command", env=a.env, model=a.model, timeout=a.timeout
         )
     )
 
@@ -225,9 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(p)
     p.set_defaults(
         run=lambda a: _call(
-            "leptonci.flows.run_push:run_push"
+            "leptonci.commands.run_push:run_push"
             if a.event == "push"
-            else "leptonci.flows.pull_request:run_pull_request"
+            else "leptonci.commands.pull_request:run_pull_request"
         )
     )
     return parser
@@ -255,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             _print_traceback()
             return ExitCode.NO
-        from leptonci.redact import redact
+        from leptonci.core.redact import redact
 
         text = redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
         print(f"leptonci: internal error: {text} (rerun with --debug)", file=sys.stderr)
@@ -263,13 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from leptonci.config import find_root
-    from leptonci.context import Context
-    from leptonci.output import Output
+    from leptonci.core.config import find_root
+    from leptonci.runtime.context import Context
+    from leptonci.runtime.output import Output
 
     start = Path(args.directory) if args.directory else Path.cwd()
     if args.directory and not start.is_dir():
-        from leptonci.errors import UsageError
+        from leptonci.core.errors import UsageError
 
         raise UsageError(f"-C {args.directory}: no such directory")
     root = find_root(start)
@@ -287,13 +290,13 @@ def _print_traceback() -> None:
     """--debug: the traceback, through the same redaction as every other output."""
     import traceback
 
-    from leptonci.redact import redact
+    from leptonci.core.redact import redact
 
     print(redact(traceback.format_exc()), file=sys.stderr, end="")
 
 
 def _report(exc: LeptonError, *, json_mode: bool) -> None:
-    from leptonci.redact import redact
+    from leptonci.core.redact import redact
 
     line = redact(str(exc)).replace("\n", " ")
     if json_mode:

@@ -77,7 +77,7 @@ def test_json_errors_are_machine_readable(tmp_path: Path) -> None:
 
 
 def test_unknown_environment_is_bad_input(example_repo: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from leptonci.context import Context
+    from leptonci.runtime.context import Context
 
     ctx = Context(root=example_repo)
     try:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.config import load_config, parse_config
-from leptonci.context import Context
-from leptonci.errors import ConfigError
+from leptonci.core.config import load_config, parse_config
+from leptonci.core.errors import ConfigError
+from leptonci.runtime.context import Context
 
 
 def test_example_config_loads_in_promotion_order(example_repo: Path) -> None:

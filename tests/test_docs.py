@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 
 from leptonci.cli import build_parser
-from leptonci.config import Config, parse_config
+from leptonci.core.config import Config, parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -132,7 +132,7 @@ def test_command_lines_in_the_docs_parse() -> None:
 
 def test_the_readme_states_the_exit_codes_the_cli_prints() -> None:
     from leptonci.cli import EXIT_CODES
-    from leptonci.errors import ExitCode
+    from leptonci.core.errors import ExitCode
 
     text = " ".join(README.read_text().split())
     for code in (0, 1, 2, 3, 130):

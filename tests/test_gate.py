@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leptonci.config import Threshold
-from leptonci.errors import ConfigError, ExitCode
-from leptonci.gate import Baseline, Verdict, evaluate_gate
+from leptonci.core.config import Threshold
+from leptonci.core.errors import ConfigError, ExitCode
+from leptonci.core.gate import Baseline, Verdict, evaluate_gate
 
 
 def th(**kw: Any) -> Threshold:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from leptonci.errors import ConfigError
-from leptonci.ledger import (
+from leptonci.core.errors import ConfigError
+from leptonci.core.ledger import (
     Hold,
     Quarantine,
     ReleaseRecord,

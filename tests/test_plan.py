@@ -4,8 +4,17 @@ import json
 
 import pytest
 
-from leptonci.plan import ApiCall, GitCommit, GitPush, Plan, PushImage, Step, WriteFile, apply_plan
-from leptonci.redact import register_secret
+from leptonci.core.plan import (
+    ApiCall,
+    GitCommit,
+    GitPush,
+    Plan,
+    PushImage,
+    Step,
+    WriteFile,
+    apply_plan,
+)
+from leptonci.core.redact import register_secret
 
 
 def _plan() -> Plan:

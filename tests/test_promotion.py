@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.config import Config, load_config
-from leptonci.errors import PromotionRefused, UsageError
-from leptonci.flows.envfiles import state_from_files
-from leptonci.ledger import Hold, Ledger, Quarantine, ReleaseRecord, Verification, parse_ledger
-from leptonci.plan import GitCommit, WriteFile
-from leptonci.promotion import (
+from leptonci.core.config import Config, load_config
+from leptonci.core.errors import PromotionRefused, UsageError
+from leptonci.core.ledger import Hold, Ledger, Quarantine, ReleaseRecord, Verification, parse_ledger
+from leptonci.core.plan import GitCommit, WriteFile
+from leptonci.core.trailers import parse_trailers, record_from_trailers
+from leptonci.engine.envfiles import state_from_files
+from leptonci.promotion.plans import (
     EnvState,
     plan_entry,
     plan_promotion,
@@ -21,7 +22,6 @@ from leptonci.promotion import (
     plan_unblock,
     plan_verification,
 )
-from leptonci.trailers import parse_trailers, record_from_trailers
 from tests.fixtures.git_repo import fake_record
 
 REPO = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from leptonci.redact import MASK, redact, redact_obj, register_secret
+from leptonci.core.redact import MASK, redact, redact_obj, register_secret
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leptonci.adapters import proc
-from leptonci.errors import CommandFailed, GitError, PushRejected
+from leptonci.core.errors import CommandFailed, GitError, PushRejected
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from leptonci.backoff import Backoff
-from leptonci.errors import ConfigError, GitHubError
-from leptonci.plan import ApiCall
-from leptonci.redact import redact, register_secret
+from leptonci.core.backoff import Backoff
+from leptonci.core.errors import ConfigError, GitHubError
+from leptonci.core.plan import ApiCall
+from leptonci.core.redact import redact, register_secret
 
 DEFAULT_API_URL = "https://api.github.com"
 T = TypeVar("T")

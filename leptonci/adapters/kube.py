@@ -22,9 +22,9 @@ from leptonci.adapters.kube_client import (
 )
 from leptonci.adapters.kube_rollout import VerifyResult, normalize_digest
 from leptonci.adapters.kube_watch import parse_workload, verify_rollout
-from leptonci.config import ClusterConfig
-from leptonci.errors import ConfigError
-from leptonci.redact import redact
+from leptonci.core.config import ClusterConfig
+from leptonci.core.errors import ConfigError
+from leptonci.core.redact import redact
 
 __all__ = [
     "FIELD_MANAGER",

@@ -3,7 +3,7 @@
 Everything here talks JSON dicts, not the client's generated models: the emulator in
 tests and real API servers both answer plain JSON, and dicts keep the rollout rules in
 ``kube_rollout`` free of the client library. Kubeconfig credentials are registered with
-``leptonci.redact`` as they are read, so no error text can carry them.
+``leptonci.core.redact`` as they are read, so no error text can carry them.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from leptonci.backoff import Backoff
-from leptonci.config import ClusterConfig
-from leptonci.errors import ClusterError, ConfigError
-from leptonci.redact import redact, register_secret
+from leptonci.core.backoff import Backoff
+from leptonci.core.config import ClusterConfig
+from leptonci.core.errors import ClusterError, ConfigError
+from leptonci.core.redact import redact, register_secret
 
 T = TypeVar("T")
 

@@ -36,8 +36,8 @@ from leptonci.adapters.kube_rollout import (
     normalize_digest,
     timed_out,
 )
-from leptonci.config import ClusterConfig
-from leptonci.errors import ClusterError, ConfigError
+from leptonci.core.config import ClusterConfig
+from leptonci.core.errors import ClusterError, ConfigError
 
 WATCH_SECONDS = 240  # server-side watch timeout; the stream then resumes from its version
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from leptonci.adapters import proc
-from leptonci.errors import CommandFailed, ConfigError
+from leptonci.core.errors import CommandFailed, ConfigError
 
 
 def renderer() -> list[str] | None:

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from leptonci.errors import CommandFailed, TransientError
-from leptonci.redact import redact
+from leptonci.core.errors import CommandFailed, TransientError
+from leptonci.core.redact import redact
 
 _TAIL_LINES = 12
 

@@ -19,8 +19,8 @@ from types import ModuleType
 from typing import Any
 
 import leptonci
-from leptonci.errors import ConfigError
-from leptonci.training_contract import (
+from leptonci.core.errors import ConfigError
+from leptonci.core.training_contract import (
     LIBRARIES,
     OPTIONAL_HOOKS,
     REQUIRED_HOOKS,

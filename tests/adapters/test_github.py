@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from leptonci.adapters.github import GitHub, settings_from_env
-from leptonci.errors import ConfigError, ExitCode, GitHubError
-from leptonci.plan import ApiCall
-from leptonci.redact import redact
+from leptonci.core.errors import ConfigError, ExitCode, GitHubError
+from leptonci.core.plan import ApiCall
+from leptonci.core.redact import redact
 from tests.github_fake import TOKEN, FakeGitHub
 from tests.github_fake_api import ROUTES
 

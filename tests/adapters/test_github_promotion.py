@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.context import Context
-from leptonci.errors import ConfigError, UsageError
-from leptonci.flows.github_promotion import open_promotion_pr, record_deployment
-from leptonci.output import Output
+from leptonci.core.errors import ConfigError, UsageError
+from leptonci.engine.github_records import open_promotion_pr, record_deployment
+from leptonci.runtime.context import Context
+from leptonci.runtime.output import Output
 from tests.github_fake import FakeGitHub
 
 

@@ -18,7 +18,7 @@ from leptonci.adapters.images.daemonless import ImageArtifact, build_artifact
 from leptonci.adapters.images.layout import OciLayout
 from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
 from leptonci.adapters.images.transfer import push_to_registry
-from leptonci.errors import ExitCode, RegistryAuthError
+from leptonci.core.errors import ExitCode, RegistryAuthError
 from tests.adapters.test_images_daemonless import make_export, make_spec
 from tests.fixtures.registry import BINARY
 from tests.fixtures.token_registry import PUBLIC_REPO, TokenRegistryServer

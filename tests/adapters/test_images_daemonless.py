@@ -15,8 +15,8 @@ import pytest
 from leptonci.adapters.images.daemonless import build_artifact, load_layout_base
 from leptonci.adapters.images.layout import Descriptor, OciLayout, sha256_digest
 from leptonci.adapters.images.transfer import push_to_layout
-from leptonci.errors import ConfigError
-from leptonci.images import OCI_LAYER_TAR, BuildSpec, parse_base
+from leptonci.core.errors import ConfigError
+from leptonci.core.images import OCI_LAYER_TAR, BuildSpec, parse_base
 
 MODEL_FILES = {"saved_model.pb": 40_000, "variables/variables.data-00000-of-00001": 400_000}
 

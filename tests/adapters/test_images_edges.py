@@ -14,7 +14,7 @@ import pytest
 
 from leptonci.adapters.images.daemonless import ImageArtifact, build_artifact
 from leptonci.adapters.images.layout import OciLayout, sha256_digest
-from leptonci.errors import ConfigError, ExitCode
+from leptonci.core.errors import ConfigError, ExitCode
 from tests.adapters.test_images_daemonless import make_export, make_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,7 +149,7 @@ def test_docker_builder_without_an_engine_exits_3_with_what_to_do(
     tmp_path: Path, docker_host: str
 ) -> None:
     from leptonci.adapters.images.dockerbuild import default_dockerfile, docker_build
-    from leptonci.errors import OutsideError
+    from leptonci.core.errors import OutsideError
 
     if not docker_host and Path("/var/run/docker.sock").exists():
         pytest.skip("a Docker engine answers on the default socket here")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.errors import ConfigError
-from leptonci.images import (
+from leptonci.core.errors import ConfigError
+from leptonci.core.images import (
     BaseRef,
     BuildSpec,
     Destination,

@@ -15,9 +15,9 @@ from leptonci.adapters.images.daemonless import ImageArtifact, build_artifact
 from leptonci.adapters.images.layout import OciLayout, sha256_digest
 from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
 from leptonci.adapters.images.transfer import load_registry_base, push_to_registry
-from leptonci.errors import ExitCode, RegistryAuthError, RegistryError
-from leptonci.images import parse_base
-from leptonci.redact import redact
+from leptonci.core.errors import ExitCode, RegistryAuthError, RegistryError
+from leptonci.core.images import parse_base
+from leptonci.core.redact import redact
 from tests.adapters.test_images_daemonless import make_export, make_spec
 from tests.fixtures.registry import RegistryServer
 

@@ -12,9 +12,9 @@ import pytest
 from leptonci.adapters.kube import apply_overlay, live_image, load_api_client, render_overlay
 from leptonci.adapters.kube_client import request_json
 from leptonci.adapters.kube_rollout import RolloutState, assess, label_selector, timed_out
-from leptonci.config import ClusterConfig
-from leptonci.errors import ConfigError
-from leptonci.redact import redact
+from leptonci.core.config import ClusterConfig
+from leptonci.core.errors import ConfigError
+from leptonci.core.redact import redact
 from tests.kube_rollouts import (
     NAME,
     NAMESPACE,

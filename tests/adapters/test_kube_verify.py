@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from leptonci.adapters.kube import RetryPolicy, VerifyResult, verify_rollout
-from leptonci.config import ClusterConfig
-from leptonci.errors import ClusterError
+from leptonci.core.config import ClusterConfig
+from leptonci.core.errors import ClusterError
 from tests.kube_rollouts import (
     NAME,
     NAMESPACE,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from leptonci.adapters import training
-from leptonci.errors import ConfigError, ExitCode
+from leptonci.core.errors import ConfigError, ExitCode
 
 TINY_TRAIN = """
 import keras

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from leptonci.flows.build import build_image, push_image
+from leptonci.pipeline.build import build_image, push_image
 from tests.fixtures.registry import RegistryServer
 from tests.flows.test_build import RELEASE, SOURCE, make_candidate, make_ctx, make_repo
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.config import load_config
-from leptonci.errors import ConflictError
-from leptonci.flows.promote import JOURNAL
-from leptonci.ledger import parse_ledger
+from leptonci.core.config import load_config
+from leptonci.core.errors import ConflictError
+from leptonci.core.ledger import parse_ledger
+from leptonci.engine.landing import JOURNAL
 from leptonci.manifests import current_image
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, make_clone, seed_remote
 

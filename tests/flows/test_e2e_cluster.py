@@ -22,8 +22,8 @@ import pytest
 
 from leptonci import cli
 from leptonci.adapters.kube import apply_overlay, live_image, render_overlay
-from leptonci.config import ClusterConfig
-from leptonci.ledger import Ledger, ReleaseRecord, parse_ledger
+from leptonci.core.config import ClusterConfig
+from leptonci.core.ledger import Ledger, ReleaseRecord, parse_ledger
 from tests.fixtures.candidates import seed_candidate
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, make_clone, promote
 from tests.fixtures.git_repo import seed_remote as seed_example_remote
@@ -311,7 +311,7 @@ def test_dry_run_plans_the_apply_and_applies_nothing(
 
 
 def promote_dry(ctx: Any) -> int:
-    from leptonci.flows.promote import promote_command
+    from leptonci.engine.landing import promote_command
 
     return promote_command(ctx, to="staging", release=None, force=False, reason=None)
 
@@ -322,7 +322,7 @@ def promote_dry(ctx: Any) -> int:
 def test_run_push_rolls_back_a_crash_looping_build(
     tmp_path: Path, pinned_git: None, kube_emulator: EmulatorThread
 ) -> None:
-    from leptonci.flows.run_push import run_push
+    from leptonci.commands.run_push import run_push
 
     rig = make_rig(tmp_path, kube_emulator, env="dev", apply="direct", crash=())
     rig.controller.default = "crash-loop"  # every new build crash-loops ...

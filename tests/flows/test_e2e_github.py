@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from leptonci import cli
-from leptonci.errors import VerificationFailed
-from leptonci.flows.promote import promote_command
-from leptonci.ledger import ReleaseRecord, parse_ledger
+from leptonci.core.errors import VerificationFailed
+from leptonci.core.ledger import ReleaseRecord, parse_ledger
+from leptonci.engine.landing import promote_command
 from tests.fixtures.git_repo import Clone, enter_release
 from tests.flows.test_e2e_cluster import BAD, GOOD, ClusterRig, running_rig
 from tests.github_fake import TOKEN, FakeGitHub

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.flows.run_push import run_push
-from leptonci.ledger import ReleaseRecord
-from leptonci.promotion import promote_branch
+from leptonci.commands.run_push import run_push
+from leptonci.core.ledger import ReleaseRecord
+from leptonci.promotion.plans import promote_branch
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, merge_on_remote
 from tests.flows.test_e2e_cluster import ClusterRig, cluster_lines, image_of, running_rig
 from tests.github_fake import FakeGitHub
@@ -36,14 +36,14 @@ def prod_config(apply: str, *, cluster: bool = True) -> str:
 
 def release_of_current_inputs(clone: Clone, seed: str) -> ReleaseRecord:
     """A release whose model hash is the model's current one: run push trains nothing."""
-    from leptonci.flows.train import model_content_hash
+    from leptonci.pipeline.train import model_content_hash
 
     return fake_record(seed=seed, model_hash=model_content_hash(clone.ctx(), "digits"))
 
 
 def to_prod_by_pull_request(clone: Clone, record: ReleaseRecord, env: dict[str, str]) -> str:
     """Enter record in dev, promote it to staging, open prod's PR, merge it; main's tip."""
-    from leptonci.flows.promote import promote_command
+    from leptonci.engine.landing import promote_command
 
     enter_release(clone, record)
     for target in ("staging", "prod"):
@@ -160,7 +160,7 @@ def test_without_a_cluster_a_merged_promotion_is_skipped_and_needs_nothing(
     clone = make_clone(remote, tmp_path / "clone")
     good = release_of_current_inputs(clone, GOOD_SEED)
     tip = to_prod_by_pull_request(clone, good, {})
-    from leptonci.ledger import parse_ledger
+    from leptonci.core.ledger import parse_ledger
 
     ledger = parse_ledger(clone.remote_file("environments/prod/ledger.yaml"), file="prod")
     current = ledger.current_for("digits")

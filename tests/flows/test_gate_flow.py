@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.candidate import Candidate
-from leptonci.context import Context
-from leptonci.errors import ConfigError
-from leptonci.flows.gate import baseline_for, gate_candidate, gate_command
-from leptonci.ledger import ReleaseRecord, empty_ledger, render_ledger
-from leptonci.output import Output
+from leptonci.core.candidate import Candidate
+from leptonci.core.errors import ConfigError
+from leptonci.core.ledger import ReleaseRecord, empty_ledger, render_ledger
+from leptonci.pipeline.gate import baseline_for, gate_candidate, gate_command
+from leptonci.runtime.context import Context
+from leptonci.runtime.output import Output
 
 CONFIG = """\
 project: gate-test
@@ -133,7 +133,7 @@ def test_gate_json_output(release_in_dev: Path, tmp_path: Path) -> None:
 
 def test_gate_candidate_with_nan_metric_fails(release_in_dev: Path, tmp_path: Path) -> None:
     write_metrics(tmp_path / "cand", accuracy=float("nan"), loss=0.1)
-    from leptonci.candidate import load_candidate
+    from leptonci.core.candidate import load_candidate
 
     candidate = load_candidate(tmp_path / "cand" / "metrics.json")
     ctx, _ = make_ctx(release_in_dev)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.errors import PromotionRefused, UsageError
-from leptonci.flows.promote import promote_command
-from leptonci.flows.rollback import resume_command, rollback_command, unblock_command
-from leptonci.ledger import parse_ledger
+from leptonci.core.errors import PromotionRefused, UsageError
+from leptonci.core.ledger import parse_ledger
+from leptonci.engine.landing import promote_command
+from leptonci.engine.settling import resume_command, rollback_command, unblock_command
 from tests.fixtures.git_repo import (
     FIXED_NOW,
     REPO,
@@ -120,9 +120,9 @@ def test_a_rollback_hold_stops_run_push_only_in_its_environment(
     import dataclasses
     from datetime import timedelta
 
-    from leptonci.flows.run_push import run_push
-    from leptonci.flows.train import model_content_hash
-    from leptonci.promotion import promote_branch
+    from leptonci.commands.run_push import run_push
+    from leptonci.pipeline.train import model_content_hash
+    from leptonci.promotion.plans import promote_branch
 
     text = (REPO / "leptonci.yaml").read_text().replace("policy: manual", "policy: auto")
     clone = make_clone(seed_remote(tmp_path, config_text=text), tmp_path / "clone")

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from leptonci import cli
-from leptonci.context import Context
-from leptonci.flows.pull_request import run_pull_request
-from leptonci.ledger import Ledger, ReleaseRecord, render_ledger
-from leptonci.output import Output
+from leptonci.commands.pull_request import run_pull_request
+from leptonci.core.ledger import Ledger, ReleaseRecord, render_ledger
+from leptonci.runtime.context import Context
+from leptonci.runtime.output import Output
 from tests.fixtures.candidates import seed_candidate
 from tests.github_fake import TOKEN, FakeGitHub
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.config import ChangeThreshold, Threshold, load_config
-from leptonci.flows.pull_request import (
+from leptonci.commands.pull_request import (
     PullRequestEvent,
     build_report_plan,
     models_to_gate,
     pull_request_event,
 )
-from leptonci.gate import Baseline, Check, Verdict, evaluate_gate
-from leptonci.ledger import Ledger, ReleaseRecord
-from leptonci.report import (
+from leptonci.core.config import ChangeThreshold, Threshold, load_config
+from leptonci.core.gate import Baseline, Check, Verdict, evaluate_gate
+from leptonci.core.ledger import Ledger, ReleaseRecord
+from leptonci.core.report import (
     MAX_COMMENT,
     GateReport,
     gate_marker,

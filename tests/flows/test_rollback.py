@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from leptonci.errors import PromotionRefused
-from leptonci.flows.history import history_command, history_from_git, ledger_timeline
-from leptonci.flows.rollback import resume_command, rollback_command, unblock_command
-from leptonci.ledger import ReleaseRecord, parse_ledger
+from leptonci.commands.history import history_command, history_from_git, ledger_timeline
+from leptonci.core.errors import PromotionRefused
+from leptonci.core.ledger import ReleaseRecord, parse_ledger
+from leptonci.engine.settling import resume_command, rollback_command, unblock_command
 from tests.fixtures.git_repo import Clone, enter_release, fake_record, promote
 
 
@@ -130,10 +130,10 @@ def test_verification_is_recorded_and_a_failure_rolls_back_at_once(
     dev_with_cluster: Clone, monkeypatch: pytest.MonkeyPatch, result: str
 ) -> None:
     """The cluster's answer is the edge here; tests of verify_release itself use kmock."""
-    from leptonci.errors import VerificationFailed
-    from leptonci.flows import verify
-    from leptonci.flows.rollback import verify_after
-    from leptonci.ledger import Verification
+    from leptonci.commands import verify
+    from leptonci.core.errors import VerificationFailed
+    from leptonci.core.ledger import Verification
+    from leptonci.engine.settling import verify_after
 
     clone = dev_with_cluster
     good, bad = fake_record(seed="1"), fake_record(seed="2")

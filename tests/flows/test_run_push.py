@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.flows.run_push import run_push
-from leptonci.ledger import parse_ledger
+from leptonci.commands.run_push import run_push
+from leptonci.core.ledger import parse_ledger
 from tests.fixtures.git_repo import REPO, Clone, make_clone, seed_remote
 
 pytestmark = pytest.mark.slow

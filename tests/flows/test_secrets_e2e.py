@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from leptonci import redact
-from leptonci.candidate import Candidate
 from leptonci.cli import main
-from leptonci.errors import ExitCode
-from leptonci.ledger import ReleaseRecord
+from leptonci.core import redact
+from leptonci.core.candidate import Candidate
+from leptonci.core.errors import ExitCode
+from leptonci.core.ledger import ReleaseRecord
 from tests.adapters.test_images_daemonless import make_export
 from tests.fixtures.git_repo import Clone
 from tests.fixtures.registry import RegistryServer
@@ -77,7 +77,7 @@ def test_no_secret_reaches_any_output_file_or_commit(
     monkeypatch.setattr(redact, "_secrets", set())
     clone = example_clone
     candidate = _candidate(tmp_path / "candidate")
-    monkeypatch.setattr("leptonci.flows.train.train_model", lambda ctx, **kw: candidate)
+    monkeypatch.setattr("leptonci.pipeline.train.train_model", lambda ctx, **kw: candidate)
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
     docker_auth = base64.b64encode(
         f"{registry_auth.username}:{registry_auth.password}".encode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from leptonci.flows.status import collect_status, status_command
+from leptonci.engine.status import collect_status, status_command
 from tests.flows.test_verify import make_ctx, stdout, write_repo
 from tests.kube_rollouts import NEW, OLD, EmulatorThread, RolloutActor
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from leptonci.adapters import training
-from leptonci.candidate import Candidate, load_candidate
-from leptonci.context import Context
-from leptonci.errors import ConfigError, ExitCode
-from leptonci.flows.train import model_content_hash, train_command, train_model
-from leptonci.output import Output
+from leptonci.core.candidate import Candidate, load_candidate
+from leptonci.core.errors import ConfigError, ExitCode
+from leptonci.pipeline.train import model_content_hash, train_command, train_model
+from leptonci.runtime.context import Context
+from leptonci.runtime.output import Output
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,8 +135,8 @@ def test_cache_hit_does_not_import_tensorflow(digits_repo: Path, trained_digits:
         f"""
         import sys
         from pathlib import Path
-        from leptonci.context import Context
-        from leptonci.flows.train import train_model
+        from leptonci.runtime.context import Context
+        from leptonci.pipeline.train import train_model
         c = train_model(Context(root=Path({str(digits_repo)!r})), model="digits")
         assert c.cached, c
         assert "tensorflow" not in sys.modules and "keras" not in sys.modules
@@ -241,7 +241,7 @@ def test_unknown_model(digits_repo: Path) -> None:
 
 @pytest.mark.slow
 def test_example_passes_its_own_gate_comfortably(tmp_path: Path) -> None:
-    from leptonci.flows.gate import gate_candidate
+    from leptonci.pipeline.gate import gate_candidate
 
     shutil.copy(REPO / "leptonci.yaml", tmp_path / "leptonci.yaml")
     shutil.copytree(
@@ -259,7 +259,7 @@ def test_example_passes_its_own_gate_comfortably(tmp_path: Path) -> None:
 def test_gate_command_uses_the_cached_candidate(
     digits_repo: Path, trained_digits: Candidate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leptonci.flows.gate import gate_command
+    from leptonci.pipeline.gate import gate_command
 
     monkeypatch.setattr(training, "train_and_export", None)  # a retrain would crash
     ctx, stdout, _ = make_ctx(digits_repo)

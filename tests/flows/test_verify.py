@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.context import Context
-from leptonci.errors import ClusterError, UsageError
-from leptonci.flows.verify import verify_command, verify_release
-from leptonci.ledger import ReleaseRecord, Verification, empty_ledger, render_ledger
-from leptonci.output import Output
+from leptonci.commands.verify import verify_command, verify_release
+from leptonci.core.errors import ClusterError, UsageError
+from leptonci.core.ledger import ReleaseRecord, Verification, empty_ledger, render_ledger
+from leptonci.runtime.context import Context
+from leptonci.runtime.output import Output
 from tests.kube_rollouts import (
     IMAGE,
     NAME,

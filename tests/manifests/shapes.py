@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leptonci.manifests_yaml import Mapping, Node, Scalar
+from leptonci.manifests.locate import Mapping, Node, Scalar
 
 
 def shape(node: Node | None) -> Any:

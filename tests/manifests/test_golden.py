@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from leptonci.manifests import ImageTarget, edit_text
-from leptonci.manifests_yaml import _FastLocator, _NotSimple, _ruamel_locate
+from leptonci.manifests.locate import _FastLocator, _NotSimple, _ruamel_locate
 from tests.manifests.shapes import shape
 
 GOLDEN = Path(__file__).parent / "golden"

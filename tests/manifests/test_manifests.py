@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from leptonci.errors import ConfigError
+from leptonci.core.errors import ConfigError
 from leptonci.manifests import ImageTarget, current_image, edit_folder, edit_text, split_ref
-from leptonci.manifests_text import render
+from leptonci.manifests.splice import render
 
 DIGEST = "sha256:" + "ab" * 32
 OLD_DIGEST = "sha256:" + "cd" * 32

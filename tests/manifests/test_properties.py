@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from leptonci.manifests import ImageTarget, edit_text, split_ref
-from leptonci.manifests_yaml import _FastLocator, _NotSimple, _ruamel_locate
+from leptonci.manifests.locate import _FastLocator, _NotSimple, _ruamel_locate
 from tests.manifests.shapes import shape
 
 TARGET = ImageTarget(

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leptonci.adapters import proc
-from leptonci.errors import ConfigError, LeptonError
-from leptonci.redact import register_secret
+from leptonci.core.errors import ConfigError, LeptonError
+from leptonci.core.redact import register_secret
 
 USERNAME_VAR = "LEPTONCI_REGISTRY_USERNAME"
 PASSWORD_VAR = "LEPTONCI_REGISTRY_PASSWORD"

@@ -29,8 +29,8 @@ from leptonci.adapters.images.layout import (
     canonical_json,
     sha256_digest,
 )
-from leptonci.errors import ConfigError, RegistryError
-from leptonci.images import (
+from leptonci.core.errors import ConfigError, RegistryError
+from leptonci.core.images import (
     DOCKER_CONFIG,
     INDEX_TYPES,
     LAYER_TYPE_TO_OCI,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from leptonci.adapters.images.credentials import Credentials
-from leptonci.errors import ConfigError, OutsideError, RegistryAuthError, RegistryError
-from leptonci.images import BuildSpec, image_labels
-from leptonci.redact import redact
+from leptonci.core.errors import ConfigError, OutsideError, RegistryAuthError, RegistryError
+from leptonci.core.images import BuildSpec, image_labels
+from leptonci.core.redact import redact
 
 
 def default_dockerfile() -> str:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from leptonci.errors import ConfigError, RegistryError
-from leptonci.images import OCI_INDEX, REF_NAME
+from leptonci.core.errors import ConfigError, RegistryError
+from leptonci.core.images import OCI_INDEX, REF_NAME
 
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
 _CHUNK = 1 << 20

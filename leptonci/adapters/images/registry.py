@@ -21,10 +21,10 @@ import requests
 
 from leptonci.adapters.images.credentials import Credentials
 from leptonci.adapters.images.layout import BlobWriter, Descriptor, sha256_digest
-from leptonci.backoff import Backoff
-from leptonci.errors import RegistryAuthError, RegistryError
-from leptonci.images import INDEX_TYPES, MANIFEST_TYPES
-from leptonci.redact import redact
+from leptonci.core.backoff import Backoff
+from leptonci.core.errors import RegistryAuthError, RegistryError
+from leptonci.core.images import INDEX_TYPES, MANIFEST_TYPES
+from leptonci.core.redact import redact
 
 T = TypeVar("T")
 ACCEPT_MANIFESTS = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))

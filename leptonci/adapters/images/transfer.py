@@ -19,8 +19,8 @@ from leptonci.adapters.images.daemonless import (
 )
 from leptonci.adapters.images.layout import Descriptor, OciLayout
 from leptonci.adapters.images.registry import RegistryClient
-from leptonci.errors import RegistryError
-from leptonci.images import INDEX_TYPES, BaseRef
+from leptonci.core.errors import RegistryError
+from leptonci.core.images import INDEX_TYPES, BaseRef
 
 # progress(total_bytes) -> advance(amount) callback, and a close callback
 ProgressFactory = Callable[[int], tuple[Callable[[int], None], Callable[[], None]]]

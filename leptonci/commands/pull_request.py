@@ -1,0 +1,276 @@
+"""`leptonci run pull-request`: gate the models a pull request changes and report on it.
+
+For each model whose inputs changed against the PR's base (all models when the base
+is unknown), train it (the cache makes this cheap when nothing changed), gate it
+against the release current in its reference environment, and report: one sticky
+comment per model, a commit status ``leptonci/gate/MODEL``, the job summary. Needs
+only the default token, pushes nothing; exit 1 when any gate fails. The GitHub calls
+form a Plan: ``--dry-run`` prints it, a real run applies it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leptonci.core.candidate import Candidate
+from leptonci.core.config import CONFIG_FILE, Config
+from leptonci.core.ledger import Ledger
+from leptonci.core.plan import ApiCall, Plan, apply_plan
+from leptonci.core.report import (
+    GateReport,
+    gate_marker,
+    render_gate_report,
+    render_summary,
+    status_description,
+)
+from leptonci.runtime.context import Context
+
+STATUS_CONTEXT = "leptonci/gate/{model}"
+
+
+@dataclass(frozen=True)
+class PullRequestEvent:
+    """What the workflow run knows about its pull request."""
+
+    number: int | None = None
+    head_sha: str = ""
+    base_ref: str = ""  # branch name, e.g. main
+    base_sha: str = ""
+    from_fork: bool = False
+
+
+def pull_request_event(env: Mapping[str, str]) -> PullRequestEvent:
+    """The PR from GITHUB_EVENT_PATH's payload, GITHUB_REF and friends (all optional)."""
+    pull: Mapping[str, Any] = {}
+    path = env.get("GITHUB_EVENT_PATH")
+    if path:
+        try:
+            payload = json.loads(Path(path).read_text())
+            pull = payload.get("pull_request") or {}
+        except (OSError, ValueError, AttributeError):
+            pull = {}
+    number = pull.get("number")
+    if number is None:
+        found = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", env.get("GITHUB_REF", ""))
+        number = int(found.group(1)) if found else None
+    head = pull.get("head") or {}
+    base = pull.get("base") or {}
+    head_repo = (head.get("repo") or {}).get("full_name")
+    repository = env.get("GITHUB_REPOSITORY", "")
+    return PullRequestEvent(
+        number=int(number) if number is not None else None,
+        head_sha=str(head.get("sha") or env.get("GITHUB_SHA", "")),
+        base_ref=str(
+            base.get("ref") or env.get("GITHUB_BASE_REF") or env.get("LEPTONCI_BASE_REF", "")
+        ),
+        base_sha=str(base.get("sha") or ""),
+        from_fork=bool(head_repo and repository and head_repo != repository),
+    )
+
+
+def changed_files(ctx: Context, event: PullRequestEvent) -> list[str] | None:
+    """Files the PR changes (`git diff --name-only BASE...HEAD`), None when unknown."""
+    from leptonci.adapters.git import Git
+
+    git = Git(ctx.root)
+    bases = [event.base_sha, f"origin/{event.base_ref}" if event.base_ref else "", event.base_ref]
+    for base in filter(None, bases):
+        result = git.run("diff", "--name-only", f"{base}...HEAD", check=False)
+        if result.ok:
+            return [line for line in result.stdout.splitlines() if line]
+    return None
+
+
+def models_to_gate(config: Config, changed: Sequence[str] | None) -> list[str]:
+    """Models whose folder (or leptonci.yaml) is among the changed files; None: all."""
+    if changed is None or CONFIG_FILE in changed:
+        return list(config.models)
+    out = []
+    for name, model in config.models.items():
+        prefix = model.path.rstrip("/") + "/"
+        if any(path == model.path or path.startswith(prefix) for path in changed):
+            out.append(name)
+    return out
+
+
+def run_pull_request(ctx: Context) -> int:
+    """Gate the changed models, report on the PR; 0 all passed, 1 a gate failed."""
+    from leptonci.adapters.github import settings_from_env
+    from leptonci.core.training_contract import candidate_label
+    from leptonci.engine.envfiles import read_ledger
+    from leptonci.pipeline.gate import gate_candidate
+    from leptonci.pipeline.train import train_model
+
+    config = ctx.config
+    settings = settings_from_env(ctx.env)
+    event = pull_request_event(ctx.env)
+    changed = changed_files(ctx, event)
+    models = models_to_gate(config, changed)
+    if changed is None:
+        ctx.out.info("could not diff against the pull request's base; gating every model")
+    elif not models:
+        ctx.out.info(f"no model inputs changed in {len(changed)} changed files; nothing to gate")
+
+    reports: list[GateReport] = []
+    ledgers: dict[str, Ledger] = {}
+    for model in models:
+        with ctx.out.step(f"gate {model}"):
+            candidate = train_model(ctx, model=model, use_cache=True)
+            against = config.reference_env(model).name
+            verdict = gate_candidate(ctx, candidate=candidate, against=against)
+            ledgers[model] = read_ledger(ctx.root, config.env(against))
+            label = candidate_label(model, candidate.content_hash)
+            reports.append(_report(ctx, config, model, label, against, candidate, verdict, event))
+            ctx.out.info(f"{label} against {against}\n{verdict.render_text()}".rstrip("\n"))
+
+    plan = build_report_plan(
+        reports,
+        ledgers,
+        event=event,
+        repository=settings.repository if settings else "",
+        workflow=ctx.env.get("GITHUB_WORKFLOW", "model-gate"),
+        run_url=run_url(ctx.env),
+    )
+    posted = False
+    if ctx.dry_run:
+        ctx.out.info(plan.render_text().rstrip("\n"))
+    elif settings is not None and not plan.empty:
+        from leptonci.adapters.github import GitHub
+
+        client = GitHub(settings)
+        apply_plan(plan, {ApiCall: client.apply})
+        posted = True
+    for note in plan.notes:
+        ctx.out.info(note)
+
+    ctx.out.summary(render_summary(reports))
+    passed = all(r.verdict.passed for r in reports)
+    ctx.out.set_output("gate", "pass" if passed else "fail")
+    for r in reports:
+        for check in r.verdict.failed_checks:
+            ctx.out.error(f"gate {r.candidate}: {check.text}")
+    data = {
+        "passed": passed,
+        "posted": posted,
+        "pull_request": event.number,
+        "models": [
+            {
+                "model": r.model,
+                "candidate": r.candidate,
+                "against": r.against,
+                "verdict": r.verdict.to_dict(),
+            }
+            for r in reports
+        ],
+        "plan": plan.to_dict(),
+    }
+    verdicts = (
+        ", ".join(f"{r.model} {'passed' if r.verdict.passed else 'FAILED'}" for r in reports)
+        or "nothing gated"
+    )
+    ctx.out.result(data, text=f"pull-request gate: {verdicts}")
+    return 0 if passed else 1
+
+
+def build_report_plan(
+    reports: Sequence[GateReport],
+    ledgers: Mapping[str, Ledger],
+    *,
+    event: PullRequestEvent,
+    repository: str,
+    workflow: str,
+    run_url: str,
+) -> Plan:
+    """The GitHub calls that report the verdicts: a comment and a status per model."""
+    plan = Plan("report the model gate on the pull request")
+    if not repository:
+        return plan.with_note(
+            "not running in GitHub Actions (GITHUB_TOKEN or GITHUB_REPOSITORY unset): "
+            "the verdict is printed here and nothing is posted"
+        )
+    if event.from_fork:
+        return plan.with_note(
+            "pull request from a fork: its token is read-only, so nothing is posted; "
+            "the verdict is in the job summary"
+        )
+    for r in reports:
+        marker = gate_marker(r.model, workflow)
+        body = render_gate_report(r, marker=marker, ledger=ledgers.get(r.model))
+        if event.number is not None:
+            plan = plan.then(
+                ApiCall(
+                    summary=f"comment on {repository}#{event.number}: gate report for {r.model} "
+                    "(update the existing one if any)",
+                    system="github",
+                    method="upsert-comment",
+                    target=f"{repository}#{event.number}",
+                    payload={"number": event.number, "marker": marker, "body": body},
+                )
+            )
+        if event.head_sha:
+            state = "success" if r.verdict.passed else "failure"
+            context = STATUS_CONTEXT.format(model=r.model)
+            plan = plan.then(
+                ApiCall(
+                    summary=f"set status {context}={state} on {event.head_sha[:12]}",
+                    system="github",
+                    method="set-status",
+                    target=f"{repository}@{event.head_sha}",
+                    payload={
+                        "sha": event.head_sha,
+                        "state": state,
+                        "context": context,
+                        "description": status_description(r.verdict),
+                        "target_url": run_url or None,
+                    },
+                )
+            )
+    if event.number is None:
+        plan = plan.with_note("no pull request number (GITHUB_REF, GITHUB_EVENT_PATH): no comment")
+    return plan
+
+
+def run_url(env: Mapping[str, str]) -> str:
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    repo, run_id = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
+    return f"{server}/{repo}/actions/runs/{run_id}" if repo and run_id else ""
+
+
+def _report(
+    ctx: Context,
+    config: Config,
+    model: str,
+    label: str,
+    against: str,
+    candidate: Candidate,
+    verdict: Any,
+    event: PullRequestEvent,
+) -> GateReport:
+    gate = config.model(model).gate
+    provenance = {
+        "candidate": label,
+        "content hash": candidate.content_hash,
+        "eval fingerprint": candidate.eval_fingerprint,
+        "eval examples": str(candidate.eval_count),
+        "params": json.dumps(dict(candidate.params), sort_keys=True),
+        "libraries": ", ".join(f"{k} {v}" for k, v in sorted(candidate.versions.items())),
+        "trained": "cached" if candidate.cached else "this run",
+    }
+    if event.head_sha:
+        provenance["commit"] = event.head_sha
+    if run_url(ctx.env):
+        provenance["workflow run"] = run_url(ctx.env)
+    return GateReport(
+        model=model,
+        candidate=label,
+        against=against,
+        verdict=verdict,
+        metrics=dict(candidate.metrics),
+        provenance={k: v for k, v in provenance.items() if v},
+        bounds={m: (t.min, t.max) for m, t in gate.items()},
+    )

@@ -1,0 +1,173 @@
+"""`leptonci validate`: the config, every ledger, and every environment's manifests.
+
+Each source manifest is parsed (YAML errors name file and line) and checked against the
+Kubernetes schemas (errors name file, line and key path); then each overlay is rendered
+with kustomize, where kubectl or kustomize is installed, and the rendered objects are
+checked too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leptonci.adapters import kustomize
+from leptonci.core.config import CONFIG_FILE, line_of, load_yaml_with_lines
+from leptonci.core.errors import ConfigError
+from leptonci.engine.envfiles import read_ledger
+from leptonci.runtime.context import Context
+
+KUBERNETES_VERSION = "1.32"
+_NOT_K8S = {"Kustomization", "Component"}
+
+
+@dataclass(frozen=True)
+class Checked:
+    what: str
+    detail: str
+
+
+def validate_command(ctx: Context) -> int:
+    checked = validate_repository(ctx)
+    lines = [f"ok  {c.what}: {c.detail}" for c in checked]
+    ctx.out.result(
+        {"ok": True, "checked": [{"what": c.what, "detail": c.detail} for c in checked]},
+        "\n".join(lines) + "\nvalid\n",
+    )
+    return 0
+
+
+def validate_repository(ctx: Context) -> list[Checked]:
+    config = ctx.config  # raises ConfigError with file:line: key
+    checked = [
+        Checked(
+            CONFIG_FILE, f"{len(config.models)} model(s), {len(config.environments)} environment(s)"
+        )
+    ]
+    for name, model in config.models.items():
+        folder = ctx.root / model.path
+        if not folder.is_dir():
+            raise ConfigError(
+                f"model {name!r}: folder {model.path} does not exist",
+                file=CONFIG_FILE,
+                key=f"models.{name}.path",
+            )
+        checked.append(Checked(f"model {name}", model.path))
+    # Source files first (their errors name the file and line), then the rendered overlays.
+    folders: list[tuple[str, Path]] = []
+    for env in config.environments:
+        folder = ctx.root / env.path
+        if not (folder / "kustomization.yaml").is_file():
+            raise ConfigError(
+                f"environment {env.name!r}: {env.path}/kustomization.yaml does not exist",
+                file=CONFIG_FILE,
+                key="environments",
+            )
+        ledger = read_ledger(ctx.root, env)
+        checked.append(Checked(f"ledger {env.name}", f"{len(ledger.current)} current release(s)"))
+        for base in sorted(_bases(folder, root=ctx.root)):
+            if all(base != f for _, f in folders):
+                folders.append((f"base {base.relative_to(ctx.root.resolve())}", base))
+        folders.append((f"overlay {env.name} sources", folder))
+    for label, folder in sorted(folders, key=lambda f: not f[0].startswith("base")):
+        checked.append(Checked(label, f"{_check_folder(ctx.root, folder)} object(s)"))
+    for env in config.environments:
+        rendered = _render(ctx.root, env.path)
+        if rendered is not None:
+            checked.append(Checked(f"overlay {env.name}", f"renders {rendered} valid object(s)"))
+    return checked
+
+
+def _bases(folder: Path, *, root: Path) -> set[Path]:
+    path = folder / "kustomization.yaml"
+    data = load_yaml_with_lines(path.read_text(), file=str(path.relative_to(root)))
+    out = set()
+    for res in (data or {}).get("resources") or []:
+        path = (folder / str(res)).resolve()
+        if path.is_dir():
+            out.add(path)
+    return out
+
+
+def _check_folder(root: Path, folder: Path) -> int:
+    count = 0
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        rel = str(path.relative_to(root.resolve()) if path.is_absolute() else path)
+        if path.name == "ledger.yaml":
+            continue
+        for offset, doc in _documents(path.read_text(), file=rel):
+            if isinstance(doc, dict) and doc.get("kind") and doc.get("kind") not in _NOT_K8S:
+                _schema_check(doc, file=rel, line_offset=offset)
+                count += 1
+    return count
+
+
+def _documents(text: str, *, file: str) -> list[tuple[int, Any]]:
+    docs: list[tuple[int, Any]] = []
+    for chunk in _split_docs(text):
+        start_line, body = chunk
+        try:
+            docs.append((start_line, load_yaml_with_lines(body, file=file)))
+        except ConfigError as exc:
+            line = (exc.line or 1) + start_line
+            raise ConfigError(
+                exc.message.split(": ", 1)[-1] if exc.line else exc.message, file=file, line=line
+            ) from None
+    return docs
+
+
+def _split_docs(text: str) -> list[tuple[int, str]]:
+    """Split a multi-document file, keeping each document's starting line offset."""
+    chunks: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 0
+    for i, line in enumerate(text.splitlines(keepends=True)):
+        if line.rstrip("\r\n") == "---" or line.startswith("--- "):
+            if any(s.strip() and not s.lstrip().startswith("#") for s in current):
+                chunks.append((start, "".join(current)))
+            current, start = [], i + 1
+            continue
+        current.append(line)
+    if any(s.strip() and not s.lstrip().startswith("#") for s in current):
+        chunks.append((start, "".join(current)))
+    return chunks
+
+
+def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> None:
+    import kubernetes_validate
+
+    from leptonci.core.config import _plain
+
+    try:
+        kubernetes_validate.validate(_plain(doc), desired_version=KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return  # a custom resource whose schema we don't carry: nothing to check against
+    except kubernetes_validate.ValidationError as exc:
+        path = list(exc.path)
+        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path)
+        key = key.replace(".[", "[")
+        kind = doc.get("kind")
+        name = (doc.get("metadata") or {}).get("name", "?")
+        message = exc.message.split("\n")[0]
+        if "Additional properties" in message:
+            message = message.replace("Additional properties are not allowed", "unknown field")
+        line = line_of(doc, path)
+        raise ConfigError(
+            f"{kind}/{name}: {message}",
+            file=file,
+            line=None if line is None else line + line_offset,
+            key=key or None,
+        ) from None
+
+
+def _render(root: Path, env_path: str) -> int | None:
+    if kustomize.renderer() is None:
+        return None
+    text = kustomize.render(root, env_path)
+    count = 0
+    for _offset, doc in _documents(text, file=f"{env_path} (rendered)"):
+        if isinstance(doc, dict) and doc.get("kind"):
+            _schema_check(doc, file=f"{env_path} (rendered)")
+            count += 1
+    return count

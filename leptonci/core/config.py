@@ -1,0 +1,410 @@
+"""The project config (``leptonci.yaml``): its schema and its loader.
+
+The schema is pydantic models with unknown keys forbidden; the loader reads YAML with
+ruamel.yaml so every error can name the file, the line and the key path. Checks that
+span several entries (upstream cycles, unknown references, paths leaving the
+repository) run after the schema and report the line of the offending key too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from leptonci.core.errors import ConfigError
+
+CONFIG_FILE = "leptonci.yaml"
+NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+Name = Annotated[str, Field(pattern=NAME_RE)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChangeThreshold(_Model):
+    """A check of the candidate against the baseline release."""
+
+    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+    absolute: float | None = None  # allowed delta (candidate - baseline), signed
+    relative: float | None = None  # allowed delta / baseline, signed
+
+    @model_validator(mode="after")
+    def _one_allowance(self) -> ChangeThreshold:
+        if self.absolute is None and self.relative is None:
+            raise ValueError("a change threshold needs 'absolute' and/or 'relative'")
+        for value in (self.absolute, self.relative):
+            if value is not None and not math.isfinite(value):
+                raise ValueError("allowances must be finite numbers")
+        return self
+
+
+class Threshold(_Model):
+    """Thresholds for one metric: inclusive value bounds and/or a change check."""
+
+    min: float | None = None
+    max: float | None = None
+    change: ChangeThreshold | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Threshold:
+        if self.min is None and self.max is None and self.change is None:
+            raise ValueError("give 'min', 'max' and/or 'change'")
+        for value in (self.min, self.max):
+            if value is not None and not math.isfinite(value):
+                raise ValueError("bounds must be finite numbers")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class ImageConfig(_Model):
+    repository: str | None = None  # repository under the registry; default: the model name
+    name: str | None = None  # image name in the manifests; default: the repository
+    base: str = "scratch"  # scratch, a registry reference, or oci-layout:DIR[:TAG]
+    dockerfile: str | None = None  # docker builder: a template in the model folder
+    model_base_path: str = "/models"
+
+    @field_validator("repository", "name")
+    @classmethod
+    def _ref_chars(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9]+([._/-][a-z0-9]+)*", value):
+            raise ValueError(f"{value!r} is not a valid image repository name")
+        return value
+
+
+class ModelConfig(_Model):
+    path: str
+    reference: str | None = None  # environment the pull-request gate compares against
+    params: dict[str, Any] = Field(default_factory=dict)
+    image: ImageConfig = Field(default_factory=ImageConfig)
+    gate: dict[str, Threshold]
+
+    @field_validator("gate")
+    @classmethod
+    def _not_empty(cls, value: dict[str, Threshold]) -> dict[str, Threshold]:
+        if not value:
+            raise ValueError("no thresholds: a model's gate needs at least one metric")
+        return value
+
+
+class ClusterConfig(_Model):
+    kubeconfig: str | None = None  # default: $KUBECONFIG or ~/.kube/config
+    context: str | None = None
+    namespace: str
+    workload: str = Field(default="deployment/serving", pattern=r"^[a-z]+/[a-z0-9.-]+$")
+    apply: Literal["gitops", "direct"] = "gitops"
+    timeout: float = Field(default=300, gt=0)
+
+
+class EnvironmentConfig(_Model):
+    name: Name
+    path: str
+    upstream: str | None = None
+    policy: Literal["auto", "pull-request", "manual"] = "manual"
+    rollback: Literal["auto", "manual"] = "manual"
+    cluster: ClusterConfig | None = None
+    history_limit: int = Field(default=50, ge=1, le=10000)
+
+
+class GitConfig(_Model):
+    remote: str = "origin"
+    branch: str = "main"
+    author_name: str = "github-actions[bot]"
+    author_email: str = "41898282+github-actions[bot]@users.noreply.github.com"
+    push_retries: int = Field(default=5, ge=0, le=50)
+
+
+class Config(_Model):
+    project: Name
+    registry: str = "oci-layout:.leptonci/oci"
+    builder: Literal["daemonless", "docker"] = "daemonless"
+    cache: str = ".leptonci/cache"
+    git: GitConfig = Field(default_factory=GitConfig)
+    models: dict[str, ModelConfig]
+    environments: list[EnvironmentConfig]
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        for name in value:
+            if not re.fullmatch(NAME_RE, name):
+                raise ValueError(f"model name {name!r} must be lower-case letters, digits, '-'")
+        if not value:
+            raise ValueError("no models configured")
+        return value
+
+    @field_validator("environments")
+    @classmethod
+    def _some_envs(cls, value: list[EnvironmentConfig]) -> list[EnvironmentConfig]:
+        if not value:
+            raise ValueError("no environments configured")
+        return value
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if value.startswith("oci-layout:"):
+            if not value[len("oci-layout:") :]:
+                raise ValueError("oci-layout: needs a folder, e.g. oci-layout:.leptonci/oci")
+            return value
+        if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)?", value):
+            raise ValueError(f"{value!r} is not HOST[:PORT]/NAMESPACE or oci-layout:DIR")
+        return value
+
+    # -- lookups ---------------------------------------------------------------------
+    def env(self, name: str) -> EnvironmentConfig:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        known = ", ".join(e.name for e in self.environments)
+        raise ConfigError(f"unknown environment {name!r}; have: {known}")
+
+    def model(self, name: str) -> ModelConfig:
+        if name not in self.models:
+            known = ", ".join(self.models)
+            raise ConfigError(f"unknown model {name!r}; have: {known}")
+        return self.models[name]
+
+    def first_env(self) -> EnvironmentConfig:
+        """The environment with no upstream that releases enter first (dev)."""
+        return next(e for e in self.ordered_envs() if e.upstream is None)
+
+    def downstream(self, name: str) -> list[EnvironmentConfig]:
+        return [e for e in self.environments if e.upstream == name]
+
+    def ordered_envs(self) -> list[EnvironmentConfig]:
+        """Environments in promotion order: each after its upstream."""
+        done: list[EnvironmentConfig] = []
+        names: set[str] = set()
+        pending = list(self.environments)
+        while pending:
+            progressed = False
+            for env in list(pending):
+                if env.upstream is None or env.upstream in names:
+                    done.append(env)
+                    names.add(env.name)
+                    pending.remove(env)
+                    progressed = True
+            if not progressed:  # cycles are rejected at load time
+                done.extend(pending)
+                break
+        return done
+
+    def reference_env(self, model: str) -> EnvironmentConfig:
+        ref = self.model(model).reference
+        if ref:
+            return self.env(ref)
+        names = [e.name for e in self.environments]
+        return self.env("prod") if "prod" in names else self.ordered_envs()[-1]
+
+    def image_repository(self, model: str) -> str:
+        return self.model(model).image.repository or model
+
+    def image_name(self, model: str) -> str:
+        """The name the manifests use for this model's image (kustomize `images[].name`)."""
+        image = self.model(model).image
+        return image.name or image.repository or model
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+def find_root(start: Path) -> Path:
+    """The repository root: the nearest folder at or above start with leptonci.yaml."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {start} or above", hint="run in a leptonci repository or pass -C DIR"
+    )
+
+
+def load_config(root: Path) -> Config:
+    path = root / CONFIG_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    return parse_config(text, file=str(path), root=root)
+
+
+def parse_config(text: str, *, file: str, root: Path) -> Config:
+    data = load_yaml_with_lines(text, file=file)
+    if not isinstance(data, CommentedMap):
+        line = data.lc.line + 1 if hasattr(data, "lc") else 1
+        raise ConfigError("expected a mapping at the top level", file=file, line=line)
+    try:
+        config = Config.model_validate(_plain(data))
+    except ValidationError as exc:
+        # An unknown key first: a typo often also leaves a required key "missing".
+        errors = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")
+        err = errors[0]
+        loc = tuple(err["loc"])
+        msg = _pydantic_message(err)
+        raise ConfigError(msg, file=file, line=line_of(data, loc), key=_key_path(loc)) from None
+    _check_graph(config, data, file=file)
+    _check_paths(config, data, file=file, root=root)
+    return config
+
+
+def load_yaml_with_lines(text: str, *, file: str) -> Any:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except DuplicateKeyError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        problem = (exc.problem or "duplicate key").split("\n")[0]
+        raise ConfigError(problem, file=file, line=line) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(
+            f"invalid YAML: {exc.problem or exc.context}", file=file, line=line
+        ) from None
+    except YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=file) from None
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_plain(v) for v in node]
+    return node
+
+
+def line_of(data: Any, loc: Sequence[Any]) -> int | None:
+    """1-based line of the deepest node on the path loc that exists in the YAML tree."""
+    line: int | None = None
+    node = data
+    for part in loc:
+        try:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        except (KeyError, TypeError, AttributeError):
+            break
+    if line is None and hasattr(data, "lc"):
+        line = data.lc.line + 1
+    return line
+
+
+def _key_path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _pydantic_message(err: Mapping[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key (typo?)"
+    if kind == "missing":
+        return "required key missing"
+    msg = str(err.get("msg", "invalid value"))
+    return msg.removeprefix("Value error, ")
+
+
+def _env_line(data: CommentedMap, index: int, key: str) -> int | None:
+    return line_of(data, ("environments", index, key))
+
+
+def _check_graph(config: Config, data: CommentedMap, *, file: str) -> None:
+    seen: dict[str, int] = {}
+    for i, env in enumerate(config.environments):
+        if env.name in seen:
+            raise ConfigError(
+                f"duplicate environment name {env.name!r}",
+                file=file,
+                line=_env_line(data, i, "name"),
+                key=f"environments[{i}].name",
+            )
+        seen[env.name] = i
+    for i, env in enumerate(config.environments):
+        if env.upstream is not None and env.upstream not in seen:
+            raise ConfigError(
+                f"unknown upstream {env.upstream!r}; have: {', '.join(seen)}",
+                file=file,
+                line=_env_line(data, i, "upstream"),
+                key=f"environments[{i}].upstream",
+            )
+    for i, env in enumerate(config.environments):
+        chain = [env.name]
+        current = env
+        while current.upstream is not None:
+            if current.upstream in chain:
+                cycle = " -> ".join([*chain, current.upstream])
+                raise ConfigError(
+                    f"upstream cycle {cycle}",
+                    file=file,
+                    line=_env_line(data, i, "upstream"),
+                    key=f"environments[{i}].upstream",
+                )
+            chain.append(current.upstream)
+            current = config.environments[seen[current.upstream]]
+    if not any(env.upstream is None for env in config.environments):
+        raise ConfigError("no environment without an upstream", file=file)
+    for name, model in config.models.items():
+        if model.reference is not None and model.reference not in seen:
+            raise ConfigError(
+                f"unknown environment {model.reference!r}; have: {', '.join(seen)}",
+                file=file,
+                line=line_of(data, ("models", name, "reference")),
+                key=f"models.{name}.reference",
+            )
+
+
+def _check_paths(config: Config, data: CommentedMap, *, file: str, root: Path) -> None:
+    checks: list[tuple[str, tuple[Any, ...]]] = []
+    for name, model in config.models.items():
+        checks.append((model.path, ("models", name, "path")))
+        if model.image.dockerfile:
+            checks.append(
+                (f"{model.path}/{model.image.dockerfile}", ("models", name, "image", "dockerfile"))
+            )
+    for i, env in enumerate(config.environments):
+        checks.append((env.path, ("environments", i, "path")))
+    checks.append((config.cache, ("cache",)))
+    if config.registry.startswith("oci-layout:"):
+        checks.append((config.registry[len("oci-layout:") :], ("registry",)))
+    for rel, loc in checks:
+        problem = path_problem(root, rel)
+        if problem:
+            raise ConfigError(problem, file=file, line=line_of(data, loc), key=_key_path(loc))
+
+
+def path_problem(root: Path, rel: str) -> str | None:
+    """Why rel is not a path inside root, or None when it is."""
+    if not rel or os.path.isabs(rel) or rel.startswith("~"):
+        return f"path {rel!r} must be relative to the repository root"
+    parts = Path(rel).parts
+    if ".." in parts:
+        return f"path {rel!r} leaves the repository ('..')"
+    resolved = (root / rel).resolve()
+    try:
+        resolved.relative_to(root.resolve())
+    except ValueError:
+        return f"path {rel!r} resolves outside the repository (symlink?)"
+    return None

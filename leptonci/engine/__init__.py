@@ -1,0 +1,1 @@
+"""Landing (plan on the remote tip, apply, retry, recover) and settling (verify, record, roll back)."""

@@ -1,0 +1,303 @@
+"""`leptonci build MODEL`: build the serving image for a candidate and push it by digest.
+
+``build_image`` computes the plan (for the daemonless builder including the digest,
+which is known before the push because the image is reproducible); ``push_image``
+applies it and reads the digest back from the destination. Settings read from the
+environment: ``LEPTONCI_REGISTRY`` (destination override, in ``Context``),
+``LEPTONCI_REGISTRY_USERNAME`` / ``_PASSWORD`` (credentials),
+``LEPTONCI_REGISTRY_PLAIN_HTTP`` (extra hosts spoken to over http; loopback always is),
+``LEPTONCI_REGISTRY_RETRIES`` and ``LEPTONCI_REGISTRY_RETRY_DELAY`` (seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from leptonci.core.candidate import Candidate
+from leptonci.core.config import CONFIG_FILE
+from leptonci.core.errors import ConfigError, GateFailed
+from leptonci.core.images import (
+    BuildSpec,
+    Destination,
+    image_tags,
+    parse_base,
+    parse_destination,
+    plain_http,
+    plain_http_hosts,
+    short_digest,
+)
+from leptonci.core.plan import Plan, PushImage, Step
+from leptonci.core.release import release_id
+from leptonci.runtime.context import Context
+
+if TYPE_CHECKING:
+    from leptonci.adapters.git import SourceInfo
+    from leptonci.adapters.images.daemonless import BaseImage, ImageArtifact
+    from leptonci.adapters.images.registry import RegistryClient
+    from leptonci.adapters.images.transfer import ProgressFactory
+
+STORE_DIR = "images"  # under the cache folder: the daemonless builder's blob store
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    image: str  # HOST/NAMESPACE/REPO, or REPO for an oci-layout destination
+    digest: str  # read back from the destination after the push
+    tags: tuple[str, ...]
+    size: int
+    bytes_sent: int  # blob bytes transferred; -1 when the engine pushed (docker builder)
+
+    @property
+    def reference(self) -> str:
+        return f"{self.image}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    plan: Plan
+    spec: BuildSpec
+    destination: Destination
+    builder: str  # "daemonless" | "docker"
+    artifact: ImageArtifact | None = None  # daemonless: the built image
+    stored: bool = False  # daemonless: blobs already in the store (not a dry run)
+
+    @property
+    def digest(self) -> str | None:
+        return self.artifact.digest if self.artifact is not None else None
+
+
+def _verdict_label(verdict: str) -> str:
+    if verdict not in ("passed", "failed", "not-gated"):
+        raise ConfigError(f"verdict {verdict!r} must be passed, failed or not-gated")
+    return verdict
+
+
+def registry_client(ctx: Context, host: str) -> RegistryClient:
+    from leptonci.adapters.images.credentials import registry_credentials
+    from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
+
+    try:
+        attempts = int(ctx.env.get("LEPTONCI_REGISTRY_RETRIES", "4"))
+        delay = float(ctx.env.get("LEPTONCI_REGISTRY_RETRY_DELAY", "0.5"))
+    except ValueError:
+        raise ConfigError("LEPTONCI_REGISTRY_RETRIES/_RETRY_DELAY must be numbers") from None
+    extra = plain_http_hosts(ctx.env.get("LEPTONCI_REGISTRY_PLAIN_HTTP"))
+    return RegistryClient(
+        host,
+        plain_http=plain_http(host, extra),
+        credentials=registry_credentials(host, ctx.env),
+        retry=RetryPolicy(attempts=max(1, attempts), base_delay=max(0.0, delay)),
+    )
+
+
+def _load_base(ctx: Context, base: str) -> BaseImage | None:
+    from leptonci.adapters.images.daemonless import load_layout_base
+    from leptonci.adapters.images.transfer import load_registry_base
+
+    ref = parse_base(base)
+    if ref.kind == "scratch":
+        return None
+    if ref.kind == "layout":
+        return load_layout_base(ref, ctx.root / ref.layout_dir)
+    return load_registry_base(ref, registry_client(ctx, ref.host))
+
+
+def _store(ctx: Context) -> Any:
+    from leptonci.adapters.images.layout import OciLayout
+
+    return OciLayout(ctx.cache_dir / STORE_DIR)
+
+
+def build_image(
+    ctx: Context, *, candidate: Candidate, release: str, verdict: str, source: SourceInfo
+) -> BuildPlan:
+    """The plan to build and push candidate's image (for daemonless: built, not pushed)."""
+    config = ctx.config
+    model = config.model(candidate.model)
+    destination = parse_destination(config.registry)
+    repo = config.image_repository(candidate.model)
+    spec = BuildSpec(
+        model=candidate.model,
+        version=candidate.version,
+        export_dir=candidate.export_dir,
+        repository=repo,
+        release=release,
+        verdict=_verdict_label(verdict),
+        content_hash=candidate.content_hash,
+        source_commit=source.commit,
+        source_time=source.time,
+        source_url=source.url,
+        base=model.image.base,
+        model_base_path=model.image.model_base_path,
+        tags=image_tags(release, source.short if source.commit else ""),
+    )
+    where = destination.describe(repo)
+    tags = ", ".join(spec.tags)
+    if config.builder == "docker":
+        if destination.kind != "registry":
+            raise ConfigError(
+                "the docker builder pushes through the engine and needs a registry",
+                key="builder",
+                hint="set registry: HOST/NAMESPACE, or use builder: daemonless for oci-layout",
+            )
+        plan = Plan(f"build {candidate.model} image {release}").then(
+            Step(summary=f"docker build {spec.model_dir}/ on {spec.base}", name="docker-build"),
+            PushImage(summary=f"push {where} tags {tags}", repository=where, tags=spec.tags),
+        )
+        return BuildPlan(plan, spec, destination, "docker")
+
+    from leptonci.adapters.images.daemonless import build_artifact
+
+    store = None if ctx.dry_run else _store(ctx)
+    artifact = build_artifact(spec, base=_load_base(ctx, spec.base), store=store)
+    plan = Plan(f"build {candidate.model} image {release}").then(
+        Step(summary=f"write OCI image {spec.model_dir}/ on {spec.base}", name="daemonless-build"),
+        PushImage(
+            summary=f"push {where}@{artifact.digest} tags {tags} ({_size(artifact.size)})",
+            repository=where,
+            tags=spec.tags,
+            digest=artifact.digest,
+            size=artifact.size,
+        ),
+    )
+    return BuildPlan(plan, spec, destination, "daemonless", artifact, stored=store is not None)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _progress(ctx: Context, repo: str) -> ProgressFactory:
+    def start(total: int) -> tuple[Any, Any]:
+        bar = ctx.out.progress(total, f"push {repo}", unit="bytes")
+        return (lambda amount: bar.advance(amount)), bar.close
+
+    return start
+
+
+def push_image(ctx: Context, build: BuildPlan) -> BuiltImage:
+    """Apply a build plan: push, then read the digest back. Raises on any failure."""
+    spec, dest = build.spec, build.destination
+    if build.builder == "docker":
+        return _push_with_docker(ctx, build)
+    from leptonci.adapters.images.daemonless import build_artifact
+    from leptonci.adapters.images.layout import OciLayout
+    from leptonci.adapters.images.transfer import push_to_layout, push_to_registry
+
+    store = _store(ctx)
+    artifact = build.artifact
+    if artifact is None or not build.stored:
+        artifact = build_artifact(spec, base=_load_base(ctx, spec.base), store=store)
+        if build.artifact is not None and artifact.digest != build.artifact.digest:
+            raise ConfigError(f"{spec.model}: the model changed between plan and push; run again")
+    progress = _progress(ctx, spec.repository)
+    if dest.kind == "layout":
+        layout = OciLayout(ctx.root / dest.layout_dir / spec.repository)
+        result = push_to_layout(
+            artifact, store=store, layout=layout, tags=spec.tags, progress=progress
+        )
+    else:
+        repo = dest.repository(spec.repository)
+        client = registry_client(ctx, dest.host)
+        result = push_to_registry(
+            artifact, store=store, client=client, repo=repo, tags=spec.tags, progress=progress
+        )
+    return BuiltImage(
+        dest.image(spec.repository), result.digest, spec.tags, artifact.size, result.bytes_sent
+    )
+
+
+def _push_with_docker(ctx: Context, build: BuildPlan) -> BuiltImage:
+    from leptonci.adapters.images.credentials import registry_credentials
+    from leptonci.adapters.images.dockerbuild import default_dockerfile, docker_build, docker_push
+    from leptonci.core.errors import RegistryError
+
+    spec, dest = build.spec, build.destination
+    model = ctx.config.model(spec.model)
+    dockerfile = default_dockerfile()
+    if model.image.dockerfile:
+        dockerfile = (ctx.root / model.path / model.image.dockerfile).read_text()
+    image = dest.image(spec.repository)
+    docker_build(spec, image=image, dockerfile=dockerfile, env=ctx.env)
+    docker_push(
+        image=image,
+        tags=spec.tags,
+        credentials=registry_credentials(dest.host, ctx.env),
+        env=ctx.env,
+    )
+    repo = dest.repository(spec.repository)
+    client = registry_client(ctx, dest.host)
+    digest = client.manifest_digest(repo, spec.tags[0])
+    if digest is None:
+        raise RegistryError(f"registry {dest.host} has no {repo}:{spec.tags[0]} after docker push")
+    size = _registry_image_size(client, repo, digest)
+    return BuiltImage(image, digest, spec.tags, size, -1)
+
+
+def _registry_image_size(client: RegistryClient, repo: str, digest: str) -> int:
+    import json
+
+    data, _ = client.get_manifest(repo, digest)
+    manifest = json.loads(data)
+    blobs = [manifest.get("config") or {}, *(manifest.get("layers") or [])]
+    return len(data) + sum(int(b.get("size", 0)) for b in blobs)
+
+
+def model_source(ctx: Context, model: str) -> SourceInfo:
+    """The commit a model's inputs (its folder and the config) last changed in.
+
+    Labels, and so the daemonless digest, derive from it, so every command that builds
+    the same model must ask this one function.
+    """
+    from leptonci.adapters.git import Git
+
+    return Git(ctx.root).source_info(
+        [ctx.config.model(model).path, CONFIG_FILE], remote=ctx.config.git.remote
+    )
+
+
+def build_command(ctx: Context, *, model: str) -> int:
+    """`leptonci build MODEL [--dry-run]`: train (or reuse), gate, build, push, print digest."""
+    from leptonci.pipeline.gate import gate_candidate
+    from leptonci.pipeline.train import train_model
+
+    candidate = train_model(ctx, model=model)
+    release = release_id(model, candidate.content_hash)
+    against = ctx.config.first_env().name
+    verdict = gate_candidate(ctx, candidate=candidate, against=against)
+    if not verdict.passed:
+        failed = ", ".join(c.metric for c in verdict.failed_checks) or "see the verdict"
+        raise GateFailed(
+            f"gate failed for {release} against {against} ({failed}); no image pushed",
+            hint=f"run `leptonci gate {model}` for the checks",
+        )
+    source = model_source(ctx, model)
+    build = build_image(ctx, candidate=candidate, release=release, verdict="passed", source=source)
+    if ctx.dry_run:
+        ctx.out.result(build.plan.to_dict(), build.plan.render_text())
+        return 0
+    with ctx.out.step(f"push {build.destination.describe(build.spec.repository)}"):
+        built = push_image(ctx, build)
+    ctx.out.set_output("image", built.image)
+    ctx.out.set_output("digest", built.digest)
+    ctx.out.summary(
+        f"### Image {release}\n\n`{built.reference}` (tags {', '.join(built.tags)}, "
+        f"{_size(built.size)}, {_size(max(0, built.bytes_sent))} sent)"
+    )
+    ctx.out.result(
+        {
+            "image": built.image,
+            "digest": built.digest,
+            "tags": list(built.tags),
+            "size": built.size,
+            "bytes_sent": built.bytes_sent,
+            "release": release,
+        },
+        f"{built.reference} ({short_digest(built.digest)}; tags {', '.join(built.tags)})",
+    )
+    return 0
