@@ -1,23 +1,81 @@
 """Command line: parses arguments and calls one function per command.
 
-This module only parses. Each command maps to a function elsewhere, imported when the
-command runs (so `leptonci --help` loads no TensorFlow, docker, kubernetes or github3),
-and called with explicit keyword arguments. The one top-level handler here maps
+This module only parses. Each command is the ``run`` function of one module in
+``leptonci/commands/``, called with explicit keyword arguments. The command modules are
+bound lazily (loaded on first use), so `leptonci --help` loads none of them, and typed
+through ``TYPE_CHECKING`` imports, so mypy checks every call. The one top-level handler here maps
 ``LeptonError`` to a one-line message and an exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
+import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from leptonci import __version__
-from leptonci.core.errors import ExitCode, LeptonError
+from leptonci.core.errors import ExitCode, LeptonError, UsageError
+from leptonci.core.redact import redact
+
+
+def _lazy(name: str) -> ModuleType:
+    """A module that is loaded on first use: `leptonci --help` imports no command."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:  # mypy checks every call below against the real modules
+    from leptonci.commands import (
+        build,
+        gate,
+        history,
+        promote,
+        pull_request,
+        resume,
+        rollback,
+        run_push,
+        status,
+        train,
+        unblock,
+        validate,
+        verify,
+    )
+    from leptonci.core import config
+    from leptonci.runtime import context, output
+else:
+    build = _lazy("leptonci.commands.build")
+    gate = _lazy("leptonci.commands.gate")
+    history = _lazy("leptonci.commands.history")
+    promote = _lazy("leptonci.commands.promote")
+    pull_request = _lazy("leptonci.commands.pull_request")
+    resume = _lazy("leptonci.commands.resume")
+    rollback = _lazy("leptonci.commands.rollback")
+    run_push = _lazy("leptonci.commands.run_push")
+    status = _lazy("leptonci.commands.status")
+    train = _lazy("leptonci.commands.train")
+    unblock = _lazy("leptonci.commands.unblock")
+    validate = _lazy("leptonci.commands.validate")
+    verify = _lazy("leptonci.commands.verify")
+    context = _lazy("leptonci.runtime.context")
+    output = _lazy("leptonci.runtime.output")
+    config = _lazy("leptonci.core.config")
+
+Command = Callable[["context.Context"], int]
 
 EXIT_CODES = """exit codes:
   0    done, or nothing to do
@@ -26,17 +84,6 @@ EXIT_CODES = """exit codes:
   3    an outside system failed after retries (git remote, registry, cluster, GitHub)
   130  interrupted
 """
-
-
-def _call(target: str, /, **kwargs: Any) -> Callable[[Any], int]:
-    """A deferred call of `module:function(ctx, **kwargs)`; the import happens at run time."""
-
-    def run(ctx: Any) -> int:
-        module_name, func_name = target.split(":")
-        func = getattr(importlib.import_module(module_name), func_name)
-        return int(func(ctx, **kwargs) or 0)
-
-    return run
 
 
 def _writes(parser: argparse.ArgumentParser) -> None:
@@ -96,23 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         "check leptonci.yaml, the ledgers, and every environment's manifests and kustomize render",
     )
-    p.set_defaults(run=lambda a: _call("leptonci.commands.validate:validate_command"))
+    p.set_defaults(run=lambda a: lambda ctx: validate.run(ctx))
 
     p = command("status", "show what each environment runs, from the ledgers")
     p.add_argument("--live", action="store_true", help="also ask each cluster; flag drift")
-    p.set_defaults(run=lambda a: _call("leptonci.engine.status:status_command", live=a.live))
+    p.set_defaults(run=lambda a: lambda ctx: status.run(ctx, live=a.live))
 
     p = command("history", "show an environment's release history")
     p.add_argument("env", metavar="ENV")
     p.add_argument("--from-git", action="store_true", help="rebuild it from commit trailers")
     p.add_argument("--limit", type=int, default=None, help="show at most N entries")
     p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.commands.history:history_command",
-            env=a.env,
-            from_git=a.from_git,
-            limit=a.limit,
-        )
+        run=lambda a: lambda ctx: history.run(ctx, env=a.env, from_git=a.from_git, limit=a.limit)
     )
 
     p = command("train", "train a model, evaluate it and export a candidate")
@@ -121,12 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="train even when the cache has it")
     _writes(p)
     p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.pipeline.train:train_command",
-            model=a.model,
-            out=a.out,
-            use_cache=not a.no_cache,
-        )
+        run=lambda a: lambda ctx: train.run(ctx, model=a.model, out=a.out, use_cache=not a.no_cache)
     )
 
     p = command("gate", "check a candidate's metrics against the model's thresholds")
@@ -139,18 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics", type=Path, default=None, help="gate this metrics.json")
     p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.pipeline.gate:gate_command",
-            model=a.model,
-            against=a.against,
-            metrics=a.metrics,
-        )
+        run=lambda a: lambda ctx: gate.run(ctx, model=a.model, against=a.against, metrics=a.metrics)
     )
 
     p = command("build", "build the serving image for the current candidate and push it")
     p.add_argument("model", metavar="MODEL")
     _writes(p)
-    p.set_defaults(run=lambda a: _call("leptonci.pipeline.build:build_command", model=a.model))
+    p.set_defaults(run=lambda a: lambda ctx: build.run(ctx, model=a.model))
 
     p = command("promote", "move the release current in ENV's upstream into ENV")
     p.add_argument(
@@ -165,12 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _writes(p)
     p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.engine.landing:promote_command",
-            to=a.to,
-            release=a.release,
-            force=a.force,
-            reason=a.reason,
+        run=lambda a: (
+            lambda ctx: promote.run(ctx, to=a.to, release=a.release, force=a.force, reason=a.reason)
         )
     )
 
@@ -187,24 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--reason", metavar="TEXT", default=None, help="why; recorded in the ledger and commit"
     )
     _writes(p)
-    p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.engine.settling:rollback_command", env=a.env, to=a.to, reason=a.reason
-        )
-    )
+    p.set_defaults(run=lambda a: lambda ctx: rollback.run(ctx, env=a.env, to=a.to, reason=a.reason))
 
     p = command("unblock", "lift the quarantine of a release or digest in ENV")
     p.add_argument("env", metavar="ENV")
     p.add_argument("target", metavar="RELEASE|DIGEST")
     _writes(p)
-    p.set_defaults(
-        run=lambda a: _call("leptonci.engine.settling:unblock_command", env=a.env, target=a.target)
-    )
+    p.set_defaults(run=lambda a: lambda ctx: unblock.run(ctx, env=a.env, target=a.target))
 
     p = command("resume", "lift the hold on automatic promotion into ENV")
     p.add_argument("env", metavar="ENV")
     _writes(p)
-    p.set_defaults(run=lambda a: _call("leptonci.engine.settling:resume_command", env=a.env))
+    p.set_defaults(run=lambda a: lambda ctx: resume.run(ctx, env=a.env))
 
     p = command(
         "verify",
@@ -218,21 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     _writes(p)
     p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.commands.verify:verify_command", env=a.env, model=a.model, timeout=a.timeout
-        )
+        run=lambda a: lambda ctx: verify.run(ctx, env=a.env, model=a.model, timeout=a.timeout)
     )
 
     p = command("run", "run a CI flow: push (release) or pull-request (model gate)")
     p.add_argument("event", choices=["push", "pull-request"], metavar="EVENT")
     _writes(p)
-    p.set_defaults(
-        run=lambda a: _call(
-            "leptonci.commands.run_push:run_push"
-            if a.event == "push"
-            else "leptonci.commands.pull_request:run_pull_request"
-        )
-    )
+    p.set_defaults(run=lambda a: run_push.run if a.event == "push" else pull_request.run)
     return parser
 
 
@@ -258,50 +272,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             _print_traceback()
             return ExitCode.NO
-        from leptonci.core.redact import redact
-
         text = redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
         print(f"leptonci: internal error: {text} (rerun with --debug)", file=sys.stderr)
         return ExitCode.NO
 
 
 def _run(args: argparse.Namespace) -> int:
-    from leptonci.core.config import find_root
-    from leptonci.runtime.context import Context
-    from leptonci.runtime.output import Output
-
     start = Path(args.directory) if args.directory else Path.cwd()
     if args.directory and not start.is_dir():
-        from leptonci.core.errors import UsageError
-
         raise UsageError(f"-C {args.directory}: no such directory")
-    root = find_root(start)
-    ctx = Context(
+    root = config.find_root(start)
+    ctx = context.Context(
         root=root,
-        out=Output(json_mode=args.json),
+        out=output.Output(json_mode=args.json),
         dry_run=bool(getattr(args, "dry_run", False)),
+        fetch=bool(getattr(args, "fetch", False)),
         json=bool(args.json),
         debug=bool(args.debug),
     )
-    return args.run(args)(ctx)
+    command: Command = args.run(args)
+    return int(command(ctx) or 0)
 
 
 def _print_traceback() -> None:
     """--debug: the traceback, through the same redaction as every other output."""
-    import traceback
-
-    from leptonci.core.redact import redact
-
     print(redact(traceback.format_exc()), file=sys.stderr, end="")
 
 
 def _report(exc: LeptonError, *, json_mode: bool) -> None:
-    from leptonci.core.redact import redact
-
     line = redact(str(exc)).replace("\n", " ")
     if json_mode:
-        import json
-
         print(json.dumps({"error": line, "exit_code": int(exc.exit_code)}))
     if os.environ.get("GITHUB_ACTIONS") == "true":
         print(f"::error::{line}", file=sys.stderr)

@@ -4,16 +4,8 @@ import json
 
 import pytest
 
-from leptonci.core.plan import (
-    ApiCall,
-    GitCommit,
-    GitPush,
-    Plan,
-    PushImage,
-    Step,
-    WriteFile,
-    apply_plan,
-)
+from leptonci.core.actions import GitCommit, GitPush, PushImage, Step, WriteFile
+from leptonci.core.plan import Plan
 from leptonci.core.redact import register_secret
 
 
@@ -34,7 +26,7 @@ def _plan() -> Plan:
                 paths=("environments/staging",),
                 trailers=(("Leptonci-Release", "digits-abc"),),
             ),
-            GitPush(summary="push to origin/main", remote="origin", ref="main"),
+            GitPush(summary="push to origin/main", remote="origin", branch="main"),
         ),
     )
 
@@ -62,37 +54,12 @@ def test_commit_message_has_trailers_after_a_blank_line() -> None:
     assert commit.full_message() == "promote\n\nLeptonci-Release: digits-abc\n"
 
 
-def test_write_file_inverse_restores_old_text() -> None:
-    action = _plan().actions[1]
-    assert isinstance(action, WriteFile)
-    inv = action.inverse()
-    assert (inv.old, inv.new) == (action.new, action.old)
-    with pytest.raises(ValueError):
-        WriteFile(summary="new", path="x", old=None, new="y").inverse()
-
-
 def test_plans_are_immutable() -> None:
     plan = _plan()
     with pytest.raises(AttributeError):
         plan.title = "x"  # type: ignore[misc]
     assert plan.then(Step(summary="verify", name="verify")).actions[-1].summary == "verify"
     assert len(plan.actions) == 4
-
-
-def test_apply_runs_handlers_in_order_and_checks_them_first() -> None:
-    seen: list[str] = []
-    plan = _plan()
-    handlers = {
-        Step: lambda a: seen.append("step"),
-        WriteFile: lambda a: seen.append("write"),
-        GitCommit: lambda a: seen.append("commit"),
-        GitPush: lambda a: seen.append("push"),
-    }
-    apply_plan(plan, handlers)
-    assert seen == ["step", "write", "commit", "push"]
-    with pytest.raises(TypeError):
-        apply_plan(plan.then(ApiCall(summary="x")), handlers)
-    assert seen == ["step", "write", "commit", "push"]  # nothing ran
 
 
 def test_secrets_never_reach_rendered_plans() -> None:

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from leptonci.core.actions import GitCommit, WriteFile
 from leptonci.core.config import Config, load_config
 from leptonci.core.errors import PromotionRefused, UsageError
 from leptonci.core.ledger import Hold, Ledger, Quarantine, ReleaseRecord, Verification, parse_ledger
-from leptonci.core.plan import GitCommit, WriteFile
 from leptonci.core.trailers import parse_trailers, record_from_trailers
 from leptonci.engine.envfiles import state_from_files
 from leptonci.promotion.plans import (
-    EnvState,
     plan_entry,
     plan_promotion,
     plan_resume,
@@ -22,6 +21,7 @@ from leptonci.promotion.plans import (
     plan_unblock,
     plan_verification,
 )
+from leptonci.promotion.state import EnvState
 from tests.fixtures.git_repo import fake_record
 
 REPO = Path(__file__).resolve().parent.parent

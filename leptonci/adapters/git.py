@@ -143,15 +143,39 @@ class Git:
         )
         return self.head()
 
-    def push(self, remote: str, refspec: str) -> None:
-        """Push; a non-fast-forward (or lost ref race) raises PushRejected."""
-        result = self.run("push", "--porcelain", remote, refspec, check=False)
+    def push(self, remote: str, branch: str, *, lease: str | None = None) -> None:
+        """Push HEAD to branch; a non-fast-forward (or lost ref race) raises PushRejected.
+
+        ``lease`` force-pushes a branch leptonci owns, but only while it still points at
+        the commit read before planning ("" for "must not exist yet").
+        """
+        args = ["push", "--porcelain"]
+        if lease is not None:
+            args.append(f"--force-with-lease=refs/heads/{branch}:{lease}")
+        result = self.run(*args, remote, f"HEAD:refs/heads/{branch}", check=False)
         if result.ok:
             return
         text = f"{result.stdout}\n{result.stderr}".lower()
         if any(mark in text for mark in _REJECTED_MARKS):
-            raise PushRejected(f"push to {remote} rejected: {refspec.lstrip('+')} moved meanwhile")
+            raise PushRejected(f"push to {remote} rejected: {branch} moved meanwhile")
         raise GitError(proc.failure_text(result), hint=f"check access to the remote {remote!r}")
+
+    def fetch_prefix(self, remote: str, prefix: str) -> None:
+        """Fetch every remote branch under prefix (e.g. leptonci/promote/prod/), pruning
+        remote-tracking refs of branches that are gone."""
+        spec = f"+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*"
+        self.run("fetch", "--quiet", "--no-tags", "--prune", remote, spec)
+
+    def refs_under(self, prefix: str) -> list[tuple[str, str]]:
+        """(ref name, commit) of every ref under prefix, sorted by name."""
+        out = self.run("for-each-ref", "--format=%(refname) %(objectname)", prefix).stdout
+        pairs = [line.split(" ", 1) for line in out.splitlines() if " " in line]
+        return sorted((name, sha) for name, sha in pairs)
+
+    def file_at(self, rev: str, path: str) -> str | None:
+        """The text of path at rev, or None when rev has no such file."""
+        result = self.run("show", f"{rev}:{path}", check=False)
+        return result.stdout if result.ok else None
 
     def log_trailers(self, rev: str, paths: Sequence[str]) -> list[tuple[str, str]]:
         """(commit, trailer block) of commits touching paths, oldest first."""

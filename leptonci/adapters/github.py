@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import ConfigError, GitHubError
-from leptonci.core.plan import ApiCall
 from leptonci.core.redact import redact, register_secret
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -196,21 +195,6 @@ class GitHub:
             deployment.create_status(state, target_url=log_url, description=description[:140])
 
         self._call(f"deployment {deployment_id} status {state}", NEEDS_DEPLOYMENT, op)
-
-    # -- plans --------------------------------------------------------------------
-    def apply(self, action: ApiCall) -> Any:
-        """Carry out a plan's GitHub ApiCall: its method names the operation, its payload
-        the keyword arguments."""
-        operations: dict[str, Callable[..., Any]] = {
-            "upsert-comment": self.upsert_comment,
-            "set-status": self.set_status,
-            "open-or-update-pull": self.open_or_update_pull,
-            "create-deployment": self.create_deployment,
-            "create-deployment-status": self.create_deployment_status,
-        }
-        if action.system != "github" or action.method not in operations:
-            raise TypeError(f"not a GitHub operation: {action.system} {action.method}")
-        return operations[action.method](**dict(action.payload))
 
     # -- plumbing -----------------------------------------------------------------
     @property

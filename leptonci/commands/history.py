@@ -36,7 +36,7 @@ def history_from_git(ctx: Context, *, env: str, rev: str = "HEAD") -> list[Relea
     return history_from_commits(env, commits)
 
 
-def history_command(ctx: Context, *, env: str, from_git: bool, limit: int | None) -> int:
+def run(ctx: Context, *, env: str, from_git: bool, limit: int | None) -> int:
     where = ctx.config.env(env)
     if limit is not None and limit < 1:
         raise UsageError("--limit must be a positive number")

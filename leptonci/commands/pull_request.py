@@ -17,10 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leptonci.adapters.git import Git
+from leptonci.adapters.github import settings_from_env
+from leptonci.core.actions import SetCommitStatus, Step, UpsertComment
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE, Config
+from leptonci.core.gate import Verdict
 from leptonci.core.ledger import Ledger
-from leptonci.core.plan import ApiCall, Plan, apply_plan
+from leptonci.core.plan import Plan
 from leptonci.core.report import (
     GateReport,
     gate_marker,
@@ -28,6 +32,11 @@ from leptonci.core.report import (
     render_summary,
     status_description,
 )
+from leptonci.core.training_contract import candidate_label
+from leptonci.engine.applier import Applier
+from leptonci.engine.envfiles import read_ledger
+from leptonci.pipeline.gate import gate_candidate
+from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
 from leptonci.runtime.context import Context
 
 STATUS_CONTEXT = "leptonci/gate/{model}"
@@ -75,8 +84,6 @@ def pull_request_event(env: Mapping[str, str]) -> PullRequestEvent:
 
 def changed_files(ctx: Context, event: PullRequestEvent) -> list[str] | None:
     """Files the PR changes (`git diff --name-only BASE...HEAD`), None when unknown."""
-    from leptonci.adapters.git import Git
-
     git = Git(ctx.root)
     bases = [event.base_sha, f"origin/{event.base_ref}" if event.base_ref else "", event.base_ref]
     for base in filter(None, bases):
@@ -98,14 +105,8 @@ def models_to_gate(config: Config, changed: Sequence[str] | None) -> list[str]:
     return out
 
 
-def run_pull_request(ctx: Context) -> int:
+def run(ctx: Context) -> int:
     """Gate the changed models, report on the PR; 0 all passed, 1 a gate failed."""
-    from leptonci.adapters.github import settings_from_env
-    from leptonci.core.training_contract import candidate_label
-    from leptonci.engine.envfiles import read_ledger
-    from leptonci.pipeline.gate import gate_candidate
-    from leptonci.pipeline.train import train_model
-
     config = ctx.config
     settings = settings_from_env(ctx.env)
     event = pull_request_event(ctx.env)
@@ -118,9 +119,24 @@ def run_pull_request(ctx: Context) -> int:
 
     reports: list[GateReport] = []
     ledgers: dict[str, Ledger] = {}
+    unknown: list[Step] = []
     for model in models:
         with ctx.out.step(f"gate {model}"):
-            candidate = train_model(ctx, model=model, use_cache=True)
+            if ctx.dry_run:
+                found = planned_candidate(ctx, model)
+            else:
+                found = train_model(ctx, model=model, use_cache=True)
+            if found is None:  # a dry run without the candidate in the cache
+                label = candidate_label(model, model_content_hash(ctx, model))
+                unknown.append(
+                    Step(
+                        summary=f"train {label} (not in the cache): its verdict is unknown "
+                        "until it is trained",
+                        name="train",
+                    )
+                )
+                continue
+            candidate = found
             against = config.reference_env(model).name
             verdict = gate_candidate(ctx, candidate=candidate, against=against)
             ledgers[model] = read_ledger(ctx.root, config.env(against))
@@ -134,16 +150,15 @@ def run_pull_request(ctx: Context) -> int:
         event=event,
         repository=settings.repository if settings else "",
         workflow=ctx.env.get("GITHUB_WORKFLOW", "model-gate"),
-        run_url=run_url(ctx.env),
+        run_url=ctx.run_url,
     )
+    if unknown:
+        plan = Plan(plan.title, (*unknown, *plan.actions), plan.notes)
     posted = False
     if ctx.dry_run:
         ctx.out.info(plan.render_text().rstrip("\n"))
     elif settings is not None and not plan.empty:
-        from leptonci.adapters.github import GitHub
-
-        client = GitHub(settings)
-        apply_plan(plan, {ApiCall: client.apply})
+        Applier(ctx).apply(plan)
         posted = True
     for note in plan.notes:
         ctx.out.info(note)
@@ -203,42 +218,32 @@ def build_report_plan(
         body = render_gate_report(r, marker=marker, ledger=ledgers.get(r.model))
         if event.number is not None:
             plan = plan.then(
-                ApiCall(
+                UpsertComment(
                     summary=f"comment on {repository}#{event.number}: gate report for {r.model} "
                     "(update the existing one if any)",
-                    system="github",
-                    method="upsert-comment",
-                    target=f"{repository}#{event.number}",
-                    payload={"number": event.number, "marker": marker, "body": body},
+                    repository=repository,
+                    number=event.number,
+                    marker=marker,
+                    body=body,
                 )
             )
         if event.head_sha:
             state = "success" if r.verdict.passed else "failure"
             context = STATUS_CONTEXT.format(model=r.model)
             plan = plan.then(
-                ApiCall(
+                SetCommitStatus(
                     summary=f"set status {context}={state} on {event.head_sha[:12]}",
-                    system="github",
-                    method="set-status",
-                    target=f"{repository}@{event.head_sha}",
-                    payload={
-                        "sha": event.head_sha,
-                        "state": state,
-                        "context": context,
-                        "description": status_description(r.verdict),
-                        "target_url": run_url or None,
-                    },
+                    repository=repository,
+                    sha=event.head_sha,
+                    state=state,
+                    context=context,
+                    description=status_description(r.verdict),
+                    target_url=run_url or None,
                 )
             )
     if event.number is None:
         plan = plan.with_note("no pull request number (GITHUB_REF, GITHUB_EVENT_PATH): no comment")
     return plan
-
-
-def run_url(env: Mapping[str, str]) -> str:
-    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    repo, run_id = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
-    return f"{server}/{repo}/actions/runs/{run_id}" if repo and run_id else ""
 
 
 def _report(
@@ -248,7 +253,7 @@ def _report(
     label: str,
     against: str,
     candidate: Candidate,
-    verdict: Any,
+    verdict: Verdict,
     event: PullRequestEvent,
 ) -> GateReport:
     gate = config.model(model).gate
@@ -263,8 +268,8 @@ def _report(
     }
     if event.head_sha:
         provenance["commit"] = event.head_sha
-    if run_url(ctx.env):
-        provenance["workflow run"] = run_url(ctx.env)
+    if ctx.run_url:
+        provenance["workflow run"] = ctx.run_url
     return GateReport(
         model=model,
         candidate=label,

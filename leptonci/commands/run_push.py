@@ -1,49 +1,63 @@
 """`leptonci run push`: the push-to-main release flow.
 
-For each model whose inputs changed (its content hash differs from the one current in
-the first environment): train (cached), gate against the first environment, build and
-push the image, pin it in the first environment (commit + push), verify; then carry it
-on into every later environment whose policy is ``auto``, and open pull requests for
-``pull-request`` ones. A failing gate stops that model before anything is pushed.
-With ``--dry-run`` the whole chain is planned on the working tree and printed.
+First it settles releases that reached main unverified (a merged promotion pull
+request). Then, for each model whose inputs changed (its content hash differs from the
+one current in the first environment on the remote tip): train (cached), gate against
+the first environment, build and push the image, pin it in the first environment
+(commit + push), verify; then carry it on into every later environment whose policy is
+``auto``, and open pull requests for ``pull-request`` ones. A failing gate stops that
+model before anything is pushed.
+
+``--dry-run`` plans the same chain without training, writing or pushing: a candidate
+that is not in the cache is "unknown until trained", and a chain stops at the first
+environment with a cluster ("promotions follow once it verifies"), since what comes
+next depends on the cluster's answer. The JSON document's ``plan`` lists the actions,
+planned (dry run) or applied (real run), in the same form.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from leptonci.core.actions import Action, Step
+from leptonci.core.candidate import Candidate
 from leptonci.core.config import EnvironmentConfig
 from leptonci.core.errors import ExitCode, PromotionRefused, RefusedError
-from leptonci.core.ledger import ReleaseRecord, Verification
-from leptonci.core.plan import Action, Plan, Step
+from leptonci.core.gate import Verdict
+from leptonci.core.ledger import ReleaseRecord
+from leptonci.core.plan import Plan
 from leptonci.core.release import release_id
-from leptonci.engine.deploy import deploy_actions
-from leptonci.engine.envfiles import read_worktree
-from leptonci.engine.landing import Outcome, Proposal, Reader, land, promote_into
-from leptonci.promotion.plans import EnvState, plan_entry, plan_verification, push_actions
+from leptonci.core.training_contract import candidate_label
+from leptonci.engine.applier import Applied
+from leptonci.engine.landing import Landed, tip_state
+from leptonci.engine.promotions import enter_release, promote_into, settle_merged
+from leptonci.engine.settling import settle
+from leptonci.engine.status import collect_status, render_status
+from leptonci.pipeline.build import build_image, model_source, push_image
+from leptonci.pipeline.gate import gate_candidate
+from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
+from leptonci.promotion.state import EnvState
 from leptonci.runtime.context import Context
-
-UNSETTLED = ("unverified", "pending")  # current releases nobody has verified yet
 
 
 def release_record(
     *,
-    candidate: Any,
+    candidate: Candidate,
     image: str,
     digest: str,
     source_commit: str,
     gated_against: str,
-    verdict: Any = None,
+    verdict: Verdict,
 ) -> ReleaseRecord:
     """The record of a freshly built, gated release (before it enters any environment).
 
     The verdict keeps what the gate decided on: the baseline release and every check
     with its numbers and thresholds, one line each.
     """
-    gate: dict[str, Any] = {"passed": True, "against": gated_against}
-    if verdict is not None:
-        gate["baseline"] = verdict.baseline_release
-        gate["checks"] = [check.text for check in verdict.checks]
+    gate: dict[str, object] = {
+        "passed": True,
+        "against": gated_against,
+        "baseline": verdict.baseline_release,
+        "checks": [check.text for check in verdict.checks],
+    }
     return ReleaseRecord(
         release=release_id(candidate.model, candidate.content_hash),
         model=candidate.model,
@@ -61,29 +75,30 @@ class _Run:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.first = ctx.config.first_env()
-        self.actions: list[Action] = []  # the whole chain, for --dry-run
-        self.overlay: dict[str, EnvState] = {}  # dry-run: env states after planned steps
+        self.actions: list[Action] = []  # planned (dry run) or applied, in order
+        self.overlay: dict[str, EnvState] = {}  # dry run: env states after planned steps
+        self.notes: list[str] = []
         self.failures: list[str] = []
 
     def note(self, *actions: Action) -> None:
         self.actions.extend(actions)
 
+    def state(self, env: EnvironmentConfig) -> EnvState:
+        return self.overlay.get(env.name) or tip_state(self.ctx, env)
+
+    # -- one model ------------------------------------------------------------------
     def model(self, model: str) -> None:
         ctx, out = self.ctx, self.ctx.out
-        from leptonci.pipeline.gate import gate_candidate
-        from leptonci.pipeline.train import model_content_hash, train_model
-
-        first_state = self.overlay.get(self.first.name) or read_worktree(ctx.root, self.first)
-        current = first_state.ledger.current_for(model)
+        current = self.state(self.first).ledger.current_for(model)
         key = model_content_hash(ctx, model)
         if current is not None and current.model_hash == key:
             out.info(f"{model}: inputs unchanged since {current.release} in {self.first.name}")
             self.downstream(model)
             return
         release = release_id(model, key)
-        self.note(Step(summary=f"train {model} (cached when its inputs are)", name="train"))
-        with out.step(f"{model}: train"):
-            candidate = train_model(ctx, model=model)
+        candidate = self.candidate(model, key)
+        if candidate is None:
+            return
         self.note(Step(summary=f"gate {release} against {self.first.name}", name="gate"))
         with out.step(f"{model}: gate against {self.first.name}"):
             verdict = gate_candidate(ctx, candidate=candidate, against=self.first.name)
@@ -93,11 +108,33 @@ class _Run:
             out.error(f"{release}: gate failed; nothing pushed for {model}")
             return
         record = self.build(model, candidate, release, verdict)
-        self.enter(record)
+        if record is not None:
+            self.enter(record)
 
-    def build(self, model: str, candidate: Any, release: str, verdict: Any) -> ReleaseRecord:
-        from leptonci.pipeline.build import build_image, model_source, push_image
+    def candidate(self, model: str, key: str) -> Candidate | None:
+        label = candidate_label(model, key)
+        if self.ctx.dry_run:
+            found = planned_candidate(self.ctx, model)
+            if found is None:
+                self.note(
+                    Step(
+                        summary=f"train {label} (not in the cache): its gate, image and "
+                        "promotions are unknown until it is trained",
+                        name="train",
+                    )
+                )
+            else:
+                self.note(Step(summary=f"train {model}: cache hit, {label}", name="train"))
+            return found
+        with self.ctx.out.step(f"{model}: train"):
+            candidate = train_model(self.ctx, model=model)
+        how = "cache hit" if candidate.cached else "trained"
+        self.note(Step(summary=f"train {model}: {how}, {label}", name="train"))
+        return candidate
 
+    def build(
+        self, model: str, candidate: Candidate, release: str, verdict: Verdict
+    ) -> ReleaseRecord | None:
         ctx = self.ctx
         source = model_source(ctx, model)
         with ctx.out.step(f"{model}: build image"):
@@ -106,9 +143,13 @@ class _Run:
             )
         self.note(*build.plan.actions)
         if ctx.dry_run:
-            # the name manifests pin, and the digest the daemonless builder computed
-            image = build.destination.image(build.spec.repository)
-            digest = build.digest or "sha256:" + "0" * 64
+            if build.digest is None:
+                self.notes.append(
+                    f"{release}: the image digest is unknown until pushed; pinning it in "
+                    f"{self.first.name} and what follows are planned by the real run"
+                )
+                return None
+            image, digest = build.destination.image(build.spec.repository), build.digest
         else:
             with ctx.out.step(f"{model}: push image"):
                 built = push_image(ctx, build)
@@ -126,29 +167,18 @@ class _Run:
 
     def enter(self, record: ReleaseRecord) -> None:
         ctx, env = self.ctx, self.first
-        at, actor = ctx.now(), ctx.actor
-
-        def propose(read: Reader) -> Proposal:
-            change = plan_entry(ctx.config, target=read(env), record=record, actor=actor, at=at)
-            push = (
-                ()
-                if change.noop
-                else push_actions(ctx.config, env=env, release=None, pull_request=False)
-                + deploy_actions(ctx, env, releases=[record.release])
-            )
-            return Proposal(f"release {record.release} into {env.name}", (change,), push)
-
         with ctx.out.step(f"{record.model}: promote {record.release} into {env.name}"):
             try:
-                outcome = land(ctx, propose, paths=[env.path], overlay=self.overlay)
+                landed = enter_release(ctx, record, overlay=self.overlay)
             except PromotionRefused as exc:
                 self.failures.append(str(exc))
                 ctx.out.error(str(exc))
                 return
-            self.landed(env, outcome)
-        if self.verify(env, record.model, outcome):
+            self.landed(env, landed)
+        if self.verify(env, record.model, landed.applied):
             self.downstream(record.model)
 
+    # -- the environments after the first -----------------------------------------
     def reconcile(self) -> None:
         """Settle releases that reached main without being verified, in pipeline order.
 
@@ -159,31 +189,17 @@ class _Run:
         environment says ``rollback: auto``, exactly as after a direct promotion.
         """
         for env in self.ctx.config.ordered_envs():
-            if env.cluster is not None:
-                self.settle(env)
-
-    def settle(self, env: EnvironmentConfig) -> None:
-        ctx = self.ctx
-        models: list[str] = []
-
-        def propose(read: Reader) -> Proposal:
-            ledger = read(env).ledger
-            models[:] = [
-                m
-                for m, record in ledger.current.items()
-                if m in ctx.config.models and record.verification.result in UNSETTLED
-            ]
-            releases = [ledger.current[m].release for m in models]
-            return Proposal(f"settle {env.name}", (), deploy_actions(ctx, env, releases=releases))
-
-        outcome = land(ctx, propose, paths=[env.path], overlay=self.overlay)
-        if not models:
-            return
-        with ctx.out.step(f"settle {', '.join(models)} in {env.name}"):
-            ctx.out.info(f"{env.name}: {', '.join(models)} landed unverified; settling it")
-            self.landed(env, outcome)
-        for model in models:
-            self.verify(env, model, outcome)
+            if env.cluster is None:
+                continue
+            landed = settle_merged(self.ctx, env=env, overlay=self.overlay)
+            if not landed.models:
+                continue
+            models = ", ".join(landed.models)
+            with self.ctx.out.step(f"settle {models} in {env.name}"):
+                self.ctx.out.info(f"{env.name}: {models} landed unverified; settling it")
+                self.landed(env, landed)
+            for model in landed.models:
+                self.verify(env, model, landed.applied)
 
     def downstream(self, model: str) -> None:
         """Carry the model on: auto environments in order, then pull-request ones."""
@@ -193,7 +209,7 @@ class _Run:
         ]:
             with self.ctx.out.step(f"{model}: promote into {env.name} ({env.policy})"):
                 try:
-                    outcome = promote_into(
+                    landed = promote_into(
                         self.ctx,
                         env=env,
                         release=None,
@@ -204,47 +220,40 @@ class _Run:
                 except PromotionRefused as exc:
                     self.ctx.out.info(f"{env.name}: not promoting {model}: {exc}")
                     continue
-                self.landed(env, outcome)
-            if env.policy == "auto" and not self.verify(env, model, outcome):
+                self.landed(env, landed)
+            if env.policy == "auto" and not self.verify(env, model, landed.applied):
                 return
 
-    def landed(self, env: EnvironmentConfig, outcome: Outcome) -> None:
-        ctx = self.ctx
-        plan = outcome.plan
+    def landed(self, env: EnvironmentConfig, landed: Landed) -> None:
+        ctx, plan = self.ctx, landed.plan
+        self.note(*plan.actions)
         if ctx.dry_run:
-            self.note(*plan.actions)
-            for change in outcome.changes:
+            for change in landed.changes:
                 self.overlay[change.env] = change.state
+            self.notes.extend(plan.notes)
             return
         if plan.empty:
-            ctx.out.info("; ".join(c.message for c in outcome.changes) or "nothing to do")
+            ctx.out.info("; ".join(c.message for c in landed.changes) or "nothing to do")
             return
         ctx.out.info(plan.render_text().rstrip("\n"))
         ctx.out.summary(plan.render_markdown())
-        if outcome.pull_request:
-            ctx.out.set_output(f"pull_request_{env.name}", outcome.pull_request)
+        if landed.applied is not None and landed.applied.pull_request:
+            ctx.out.set_output(f"pull_request_{env.name}", landed.applied.pull_request)
 
-    def verify(self, env: EnvironmentConfig, model: str, outcome: Outcome) -> bool:
-        """Verify env (a real run), or assume success (dry run); False stops the chain."""
-        if self.ctx.dry_run:
-            if env.cluster is None:
-                return True
-            self.note(
-                Step(summary=f"verify {model} in {env.name}; record the result", name="verify")
-            )
-            state = self.overlay.get(env.name) or read_worktree(self.ctx.root, env)
-            if state.ledger.current_for(model) is not None:
-                assumed = Verification(
-                    "verified", self.ctx.now(), "dry run: assumes the rollout succeeds"
-                )
-                self.overlay[env.name] = plan_verification(
-                    state, model=model, verification=assumed
-                ).state
+    def verify(self, env: EnvironmentConfig, model: str, after: Applied | None) -> bool:
+        """Verify env (a real run); False stops the chain. A dry run stops at a cluster:
+        what follows depends on its answer."""
+        if env.cluster is None:
+            settle(self.ctx, env=env, model=model, after=after)
             return True
-        from leptonci.engine.settling import verify_after
-
+        self.note(Step(summary=f"verify {model} in {env.name}; record the result", name="verify"))
+        if self.ctx.dry_run:
+            self.notes.append(
+                f"{model}: promotions after {env.name} are planned once {env.name} verifies"
+            )
+            return False
         try:
-            verify_after(self.ctx, env=env, model=model, deployment_id=outcome.deployment_id)
+            settle(self.ctx, env=env, model=model, after=after)
         except RefusedError as exc:
             self.failures.append(str(exc))
             self.ctx.out.error(str(exc))
@@ -252,23 +261,21 @@ class _Run:
         return True
 
 
-def run_push(ctx: Context) -> int:
-    run = _Run(ctx)
-    run.reconcile()
+def run(ctx: Context) -> int:
+    flow = _Run(ctx)
+    flow.reconcile()
     for model in ctx.config.models:
-        run.model(model)
+        flow.model(model)
+    plan = Plan("run push", tuple(flow.actions), tuple(flow.notes))
+    data: dict[str, object] = {"dry_run": ctx.dry_run, "plan": plan.to_dict()}
     if ctx.dry_run:
-        plan = Plan("run push", tuple(run.actions))
         text = plan.render_text() + "dry run: nothing was written\n"
-        ctx.out.result({"dry_run": True, "plan": plan.to_dict(), "failures": run.failures}, text)
     else:
-        from leptonci.engine.status import collect_status, render_status
-
         rows = collect_status(ctx)
-        ctx.out.result(
-            {"dry_run": False, "status": [r.to_dict() for r in rows], "failures": run.failures},
-            render_status(rows, live=False),
-        )
-    for failure in run.failures:
+        data["status"] = [r.to_dict() for r in rows]
+        text = render_status(rows, live=False)
+    data["failures"] = list(flow.failures)
+    ctx.out.result(data, text)
+    for failure in flow.failures:
         ctx.out.error(failure)
-    return int(ExitCode.NO) if run.failures else 0
+    return int(ExitCode.NO) if flow.failures else 0

@@ -28,7 +28,7 @@ class Checked:
     detail: str
 
 
-def validate_command(ctx: Context) -> int:
+def run(ctx: Context) -> int:
     checked = validate_repository(ctx)
     lines = [f"ok  {c.what}: {c.detail}" for c in checked]
     ctx.out.result(

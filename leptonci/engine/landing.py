@@ -1,80 +1,85 @@
-"""`leptonci promote`, and the engine every ledger-writing command lands its plan with.
+"""Landing: plan on the remote tip, apply, retry on a lost race, recover after a kill.
 
-``land`` fetches the remote tip, builds the plan on it (the caller's ``propose``
-function: pure planner calls on freshly read environment folders), and applies it:
-atomic file writes, one commit per change, one push. A push rejected as
-non-fast-forward means someone landed first: fetch, rebuild the plan on the new tip
-(never a textual rebase) and retry with jittered backoff, a bounded number of times.
-When the environment moved to another release meanwhile, it stops with a
-``ConflictError``. With ``ctx.dry_run`` the same plan is built from the working tree
-and returned unapplied.
+``land`` takes a pure planner (``propose``: a ``Snapshot`` of every environment folder
+in, a ``Proposal`` out) and makes it true on the remote. A real run, holding the clone's
+writer lock: recover what a killed earlier run left, fetch the remote tip, refuse
+uncommitted changes in the folders it writes and commits of the user's own that are not
+on the remote, move the clone to the tip, read the snapshot, plan, apply. A push
+rejected as non-fast-forward means someone landed first: back to the tip, read again,
+plan again (never a textual rebase), with jittered backoff, a bounded number of times;
+when the environment moved to another release meanwhile it stops with a
+``ConflictError``. A dry run makes the same checks and the same plan on the tree of the
+remote-tracking branch as last fetched, without fetching (unless the context says
+``fetch``) and without writing anything.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import random
-import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from leptonci.adapters import kube
 from leptonci.adapters.git import Git
+from leptonci.adapters.github import settings_from_env
+from leptonci.core.actions import Action
+from leptonci.core.backoff import Backoff
 from leptonci.core.config import EnvironmentConfig
-from leptonci.core.errors import ConflictError, GitError, PromotionRefused, PushRejected, UsageError
-from leptonci.core.plan import (
-    Action,
-    ApiCall,
-    GitCommit,
-    GitPush,
-    Plan,
-    Step,
-    WriteFile,
-    apply_plan,
+from leptonci.core.errors import ConflictError, GitError, PushRejected, UsageError
+from leptonci.core.plan import Plan
+from leptonci.engine.applier import Applied, Applier
+from leptonci.engine.clone import end_journal, exclusive, interrupted, recover
+from leptonci.engine.envfiles import (
+    promotion_branches,
+    read_worktree,
+    state_from_files,
+    worktree_files,
 )
-from leptonci.engine.deploy import (
-    CREATE_DEPLOYMENT,
-    KUBERNETES,
-    apply_to_cluster,
-    deploy_actions,
-    start_deployment,
-)
-from leptonci.engine.envfiles import read_tree, read_worktree
-from leptonci.promotion.plans import Change, EnvState, plan_promotion, promote_branch, push_actions
+from leptonci.promotion.delivery import promote_branch
+from leptonci.promotion.state import Change, EnvState
 from leptonci.runtime.context import Context
 
-JOURNAL = "leptonci-apply.json"
-Reader = Callable[[EnvironmentConfig], EnvState]
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every environment's folder as the plan is made on it, and who can be reached."""
+
+    states: Mapping[str, EnvState]
+    repository: str | None  # the GitHub repository leptonci can talk to, or None
+    objects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # ^ "Kind/name" of the rendered overlay, for environments leptonci applies directly
+
+    def __getitem__(self, env: EnvironmentConfig) -> EnvState:
+        return self.states[env.name]
 
 
 @dataclass(frozen=True)
 class Proposal:
     title: str
     changes: tuple[Change, ...]
-    push: tuple[Action, ...] = ()
+    follow: tuple[Action, ...] = ()  # after the commits: pushes, pull requests, deployments
+    notes: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()  # what a proposal without changes is about (settling)
 
     def plan(self) -> Plan:
         actions = [a for c in self.changes for a in c.actions]
-        if not actions and not self.push:
-            return Plan(self.title, (), tuple(c.message for c in self.changes))
-        # no change but push actions: the cluster apply and GitHub deployment of a
-        # release that reached main some other way (a merged promotion pull request)
-        return Plan(self.title, (*actions, *self.push))
+        if not actions and not self.follow:
+            return Plan(self.title, (), (*(c.message for c in self.changes), *self.notes))
+        # follow-up actions alone: the cluster apply and GitHub deployment of a release
+        # that reached main some other way (a merged promotion pull request)
+        return Plan(self.title, (*actions, *self.follow), self.notes)
 
 
-@dataclass
-class Outcome:
+Planner = Callable[[Snapshot], Proposal]
+
+
+@dataclass(frozen=True)
+class Landed:
     plan: Plan
     changes: tuple[Change, ...]
-    applied: bool = False
-    commit: str | None = None
+    applied: Applied | None = None  # None: a dry run, or nothing to do
     attempts: int = 0
-    pull_request: str | None = None
-    deployment_id: int | None = None  # the GitHub deployment this landing opened
-    notes: list[str] = field(default_factory=list)
+    models: tuple[str, ...] = ()
 
     @property
     def noop(self) -> bool:
@@ -83,67 +88,166 @@ class Outcome:
 
 def land(
     ctx: Context,
-    propose: Callable[[Reader], Proposal],
+    propose: Planner,
     *,
-    paths: Sequence[str],
-    overlay: dict[str, EnvState] | None = None,
-) -> Outcome:
-    """Plan on the remote tip and apply; with ctx.dry_run plan on the working tree only."""
+    writes: Sequence[EnvironmentConfig],
+    overlay: Mapping[str, EnvState] | None = None,
+    carry: Applied | None = None,
+) -> Landed:
+    """Plan on the remote tip and apply; with ctx.dry_run plan the same, write nothing.
 
-    def read(env: EnvironmentConfig) -> EnvState:
-        if overlay is not None and env.name in overlay:
-            return overlay[env.name]
-        return read_worktree(ctx.root, env)
-
-    if ctx.dry_run:
-        proposal = propose(read)
-        return Outcome(proposal.plan(), proposal.changes)
+    ``writes``: the environments whose folders the plan may change. ``overlay``: states
+    that replace what is read (a dry run's chain of planned steps). ``carry``: the result
+    of an earlier landing this one continues (its GitHub deployment).
+    """
     git = Git(ctx.root)
+    if ctx.dry_run:
+        return _dry_run(ctx, git, propose, writes=writes, overlay=overlay)
     remote, branch = ctx.config.git.remote, ctx.config.git.branch
-    recover_interrupted(git, ctx.root)
-    first: Proposal | None = None
+    paths = [env.path for env in writes]
     retries = ctx.config.git.push_retries
-    for attempt in range(1, retries + 2):
-        tip = git.fetch(remote, branch)
-        _move_to_tip(git, tip, paths, remote=remote, branch=branch)
-        proposal = propose(read)
-        if first is None:
-            first = proposal
-        else:
-            _check_conflict(first, proposal)
-        plan = proposal.plan()
-        outcome = Outcome(plan, proposal.changes, attempts=attempt)
-        if plan.empty:
-            return outcome
-        to_branch = any(isinstance(a, GitPush) and a.branch != branch for a in plan.actions)
-        try:
-            _apply(ctx, git, plan, outcome)
-        except PushRejected:
+    backoff = Backoff(attempts=retries + 1, base_delay=0.2, max_delay=5.0)
+    with exclusive(git):
+        recover(git)
+        first: Proposal | None = None
+        for attempt in range(1, retries + 2):
+            tip = _fetch(git, remote, branch, writes)
+            check_clean(git, tip, paths, remote=remote, branch=branch)
             git.reset_keep(tip)
-            if attempt > retries:
-                break
-            delay = min(5.0, 0.2 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
-            ctx.out.info(
-                f"{remote} {branch} moved meanwhile; rebuilding the plan (retry {attempt})"
-            )
-            time.sleep(delay)
-            continue
-        except BaseException:
-            # Once main has the commit, the clone stays on it: what failed came after
-            # (the cluster apply) and the commit is the truth to retry from.
-            if not outcome.applied or to_branch:
+            snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=True)
+            proposal = propose(snapshot)
+            if first is not None:
+                check_conflict(first, proposal)
+            first = first or proposal
+            plan = proposal.plan()
+            if plan.empty:
+                return Landed(plan, proposal.changes, None, attempt, proposal.models)
+            try:
+                applied = Applier(ctx, git).apply(plan, carry)
+            except PushRejected:
                 _undo(git, tip, paths)
-            raise
-        if to_branch:
-            git.reset_keep(tip)  # the promotion went to a pull-request branch, not to main
-        return outcome
+                if attempt > retries:
+                    break
+                ctx.out.info(f"{remote} {branch} moved meanwhile; rebuilding the plan")
+                time.sleep(backoff.delay(attempt))
+                continue
+            except BaseException:
+                # Once main has the commit, the clone stays on it: what failed came after
+                # (the cluster apply) and the commit is the truth to retry from.
+                if not _on_remote(git, remote, branch):
+                    _undo(git, tip, paths)
+                raise
+            if not applied.landed:
+                git.reset_keep(tip)  # it went to a promotion branch, not to main
+            return Landed(plan, proposal.changes, applied, attempt, proposal.models)
     raise GitError(
         f"push to {remote} {branch} kept being rejected ({retries + 1} attempts)",
         hint="others are landing changes; rerun, or raise git.push_retries",
     )
 
 
-def _move_to_tip(git: Git, tip: str, paths: Sequence[str], *, remote: str, branch: str) -> None:
+def _dry_run(
+    ctx: Context,
+    git: Git,
+    propose: Planner,
+    *,
+    writes: Sequence[EnvironmentConfig],
+    overlay: Mapping[str, EnvState] | None,
+) -> Landed:
+    remote, branch = ctx.config.git.remote, ctx.config.git.branch
+    notes: list[str] = []
+    if not git.is_repo():
+        snapshot = _snapshot(ctx, None, None, writes, overlay, worktree=True)
+        notes.append(f"{ctx.root} is not a git repository: planned on the working tree")
+    else:
+        if interrupted(git):
+            notes.append(
+                "an earlier run was interrupted in this clone; the real run undoes it first"
+            )
+        tip = (
+            _fetch(git, remote, branch, writes)
+            if ctx.fetch
+            else git.branch_tip(remote, branch, fetch=False)
+        )
+        if tip is None:
+            tip = git.head()
+            notes.append(f"no {remote}/{branch} in this clone: planned on HEAD")
+        check_clean(git, tip, [env.path for env in writes], remote=remote, branch=branch)
+        snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=False)
+    proposal = propose(snapshot)
+    plan = proposal.plan()
+    for note in notes:
+        plan = plan.with_note(note)
+    return Landed(plan, proposal.changes, None, 0, proposal.models)
+
+
+def _fetch(git: Git, remote: str, branch: str, writes: Sequence[EnvironmentConfig]) -> str:
+    tip = git.fetch(remote, branch)
+    for env in writes:
+        if env.policy == "pull-request":
+            git.fetch_prefix(remote, promote_branch(env.name, ""))
+    return tip
+
+
+def _snapshot(
+    ctx: Context,
+    git: Git | None,
+    tip: str | None,
+    writes: Sequence[EnvironmentConfig],
+    overlay: Mapping[str, EnvState] | None,
+    *,
+    worktree: bool,
+) -> Snapshot:
+    remote = ctx.config.git.remote
+    pr_envs = {e.name for e in writes if e.policy == "pull-request"}
+    states: dict[str, EnvState] = {}
+    for env in ctx.config.ordered_envs():
+        if overlay is not None and env.name in overlay:
+            states[env.name] = overlay[env.name]
+            continue
+        if git is None or tip is None:
+            states[env.name] = read_worktree(ctx.root, env)
+            continue
+        files = worktree_files(ctx.root, env) if worktree else git.tree_files(tip, env.path)
+        branches = (
+            promotion_branches(git, env, remote=remote, main_tip=tip)
+            if env.name in pr_envs
+            else None
+        )
+        states[env.name] = state_from_files(env, files, branches=branches)
+    settings = settings_from_env(ctx.env)
+    objects = {
+        env.name: rendered_objects(ctx, env)
+        for env in writes
+        if env.cluster is not None and env.cluster.apply == "direct"
+    }
+    return Snapshot(states, settings.repository if settings else None, objects)
+
+
+def rendered_objects(ctx: Context, env: EnvironmentConfig) -> tuple[str, ...]:
+    """The objects env's overlay renders to, as "Kind/name" (kustomize on the worktree)."""
+    objects = kube.parse_manifests(kube.render_overlay(ctx.root, env.path))
+    return tuple(f"{o['kind']}/{o['metadata']['name']}" for o in objects)
+
+
+def tip_state(ctx: Context, env: EnvironmentConfig) -> EnvState:
+    """env's folder as the remote's main branch has it: fetched first in a real run, as
+    last fetched in a dry run; the working tree outside git or without that branch."""
+    git = Git(ctx.root)
+    if not git.is_repo():
+        return read_worktree(ctx.root, env)
+    remote, branch = ctx.config.git.remote, ctx.config.git.branch
+    if ctx.dry_run and not ctx.fetch:
+        tip = git.branch_tip(remote, branch, fetch=False)
+    else:
+        tip = git.branch_tip(remote, branch)
+    if tip is None:
+        return read_worktree(ctx.root, env)
+    return state_from_files(env, git.tree_files(tip, env.path))
+
+
+def check_clean(git: Git, tip: str, paths: Sequence[str], *, remote: str, branch: str) -> None:
+    """Refuse uncommitted changes in paths, and commits of the user's own not on tip."""
     dirty = git.dirty_paths(paths)
     if dirty:
         raise UsageError(
@@ -161,10 +265,9 @@ def _move_to_tip(git: Git, tip: str, paths: Sequence[str], *, remote: str, branc
                 hint="push or rebase them first, so the promotion lands on the remote tip",
             )
         # only leptonci commits of an earlier, unpushed attempt: dropped, the plan is rebuilt
-    git.reset_keep(tip)
 
 
-def _check_conflict(first: Proposal, now: Proposal) -> None:
+def check_conflict(first: Proposal, now: Proposal) -> None:
     for old in first.changes:
         if old.model is None or old.noop:
             continue
@@ -178,49 +281,9 @@ def _check_conflict(first: Proposal, now: Proposal) -> None:
         )
 
 
-def _apply(ctx: Context, git: Git, plan: Plan, outcome: Outcome) -> None:
-    journal = git.git_dir() / JOURNAL
-
-    def write(action: WriteFile) -> None:
-        if not journal.exists():
-            journal.write_text(json.dumps({"pid": os.getpid(), "paths": _folders(plan)}))
-        write_atomic(ctx.root / action.path, action.new)
-
-    def commit(action: GitCommit) -> None:
-        author = ctx.config.git
-        outcome.commit = git.commit_paths(
-            action.paths,
-            action.full_message(),
-            author_name=author.author_name,
-            author_email=author.author_email,
-        )
-        journal.unlink(missing_ok=True)
-
-    def push(action: GitPush) -> None:
-        git.push(action.remote, action.ref)
-        outcome.applied = True
-
-    def api(action: ApiCall) -> None:
-        if action.system == KUBERNETES:
-            apply_to_cluster(
-                ctx,
-                action,
-                commit=outcome.commit or git.head(),
-                deployment_id=outcome.deployment_id,
-            )
-        elif action.method == CREATE_DEPLOYMENT:
-            outcome.deployment_id = start_deployment(ctx, action, ref=outcome.commit or git.head())
-        else:
-            outcome.pull_request = _open_pull_request(ctx, action)
-
-    def step(action: Step) -> None:
-        return None
-
-    apply_plan(plan, {WriteFile: write, GitCommit: commit, GitPush: push, ApiCall: api, Step: step})
-
-
-def _folders(plan: Plan) -> list[str]:
-    return sorted({p for a in plan.actions if isinstance(a, GitCommit) for p in a.paths})
+def _on_remote(git: Git, remote: str, branch: str) -> bool:
+    tracking = git.branch_tip(remote, branch, fetch=False)
+    return tracking is not None and tracking == git.head()
 
 
 def _undo(git: Git, tip: str, paths: Sequence[str]) -> None:
@@ -228,270 +291,6 @@ def _undo(git: Git, tip: str, paths: Sequence[str]) -> None:
         if git.head() != tip:
             git.reset_keep(tip)
         git.restore_paths(paths)
-        (git.git_dir() / JOURNAL).unlink(missing_ok=True)
+        end_journal(git)
     except GitError:
         pass  # the original error is the one to report
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".leptonci-tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def recover_interrupted(git: Git, root: Path) -> None:
-    """Undo what a killed earlier run left in this clone: half-written folders, a stale lock."""
-    journal = git.git_dir() / JOURNAL
-    if not journal.exists():
-        return
-    try:
-        data = json.loads(journal.read_text())
-    except (OSError, ValueError):
-        data = {}
-    pid = int(data.get("pid") or 0)
-    if pid and pid != os.getpid() and _alive(pid):
-        raise UsageError(f"another leptonci run (pid {pid}) is writing in this clone; wait for it")
-    lock = git.git_dir() / "index.lock"
-    for _ in range(50):  # a git child of the killed run may still be finishing
-        if not lock.exists():
-            break
-        time.sleep(0.1)
-    lock.unlink(missing_ok=True)
-    folders = [str(p) for p in data.get("paths") or []]
-    for folder in folders:
-        for tmp in (root / folder).glob(".*.leptonci-tmp"):
-            tmp.unlink(missing_ok=True)
-    if folders:
-        git.run("reset", "--quiet", "--", *folders, check=False)
-        git.restore_paths(folders)
-    journal.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _open_pull_request(ctx: Context, action: ApiCall) -> str | None:
-    payload = action.payload
-    if not (ctx.env.get("GITHUB_TOKEN") and ctx.env.get("GITHUB_REPOSITORY")):
-        ctx.out.info(
-            f"GitHub is not configured (GITHUB_TOKEN, GITHUB_REPOSITORY): open the pull request "
-            f"{payload['head']} -> {payload['base']} by hand"
-        )
-        return None
-    from leptonci.engine.github_records import open_promotion_pr
-
-    parts = str(payload["head"]).split("/")
-    return open_promotion_pr(
-        ctx,
-        env=parts[2],
-        release=parts[3],
-        branch=str(payload["head"]),
-        base=str(payload["base"]),
-        title=str(payload["title"]),
-        body=str(payload["body"]),
-    )
-
-
-# -- leptonci promote -----------------------------------------------------------------
-
-
-def promote_command(
-    ctx: Context, *, to: str, release: str | None, force: bool, reason: str | None
-) -> int:
-    env = ctx.config.env(to)
-    if env.upstream is None:
-        raise UsageError(
-            f"{to} has no upstream: releases enter it from `leptonci run push`",
-            hint="promote into an environment that has an upstream",
-        )
-    outcome = promote_into(
-        ctx,
-        env=env,
-        release=release,
-        model=None,
-        force=force,
-        reason=reason or "",
-        automatic=False,
-    )
-    report(ctx, outcome, done=f"promoted into {to}")
-    if outcome.applied and env.policy != "pull-request":
-        from leptonci.engine.settling import verify_after
-
-        for change in outcome.changes:
-            if change.model and not change.noop:
-                verify_after(ctx, env=env, model=change.model, deployment_id=outcome.deployment_id)
-    return 0
-
-
-def promote_into(
-    ctx: Context,
-    *,
-    env: EnvironmentConfig,
-    release: str | None,
-    model: str | None,
-    force: bool = False,
-    reason: str = "",
-    automatic: bool,
-    overlay: dict[str, EnvState] | None = None,
-) -> Outcome:
-    """Plan (and unless dry-run, land) a promotion from env's upstream into env."""
-    assert env.upstream is not None
-    up_env = ctx.config.env(env.upstream)
-    at, actor = ctx.now(), ctx.actor
-    pull_request = env.policy == "pull-request"
-
-    def propose(read: Reader) -> Proposal:
-        target, upstream = read(env), read(up_env)
-        if release is not None or model is not None:
-            wanted: list[str | None] = [model]
-        else:
-            wanted = [m for m in ctx.config.models if upstream.ledger.current_for(m)]
-            if not wanted:
-                raise PromotionRefused(
-                    f"{up_env.name} has no release to promote into {env.name}",
-                    hint=f"promote one into {up_env.name} first",
-                )
-        changes: list[Change] = []
-        state = target
-        for name in wanted:
-            change = plan_promotion(
-                ctx.config,
-                target=state,
-                upstream=upstream,
-                model=name,
-                release=release,
-                force=force,
-                reason=reason,
-                automatic=automatic,
-                actor=actor,
-                at=at,
-            )
-            changes.append(change)
-            state = change.state
-        moved = [c for c in changes if not c.noop]
-        rel = moved[0].after if moved else None
-        title = f"Promote {rel} to {env.name}" if rel else f"promote into {env.name}"
-        body = (
-            pull_request_body(ctx, moved, target=target, upstream=upstream) if pull_request else ""
-        )
-        push = push_actions(
-            ctx.config, env=env, release=rel, pull_request=pull_request, title=title, body=body
-        )
-        if not pull_request:
-            push += deploy_actions(ctx, env, releases=[c.after for c in moved if c.after])
-        elif rel is not None and _branch_carries(ctx, env, promote_branch(env.name, rel), moved):
-            # Re-pushing would only change timestamps, yet dismiss the PR's approvals:
-            # leave the branch alone and just make sure its pull request is open.
-            waiting = f"{promote_branch(env.name, rel)} already carries it; awaiting the merge"
-            changes = [
-                replace(c, after=c.before, actions=(), message=f"{c.after}: {waiting}")
-                for c in changes
-            ]
-            push = tuple(a for a in push if isinstance(a, ApiCall))
-        return Proposal(f"promote into {env.name}", tuple(changes), push if moved else ())
-
-    return land(ctx, propose, paths=[env.path], overlay=overlay)
-
-
-def _branch_carries(
-    ctx: Context, env: EnvironmentConfig, branch: str, moved: Sequence[Change]
-) -> bool:
-    """Whether the remote's promotion branch already promotes moved onto env as it is now."""
-    git = Git(ctx.root)
-    tip = git.branch_tip(ctx.config.git.remote, branch, fetch=not ctx.dry_run)
-    if tip is None or not git.same_content(f"{tip}^", "HEAD", env.path):
-        return False
-    ledger = read_tree(git, tip, env).ledger
-    for change in moved:
-        after = change.state.ledger.current_for(change.model or "")
-        there = ledger.current_for(change.model or "")
-        if after is None or there is None:
-            return False
-        if (there.release, there.digest, there.action) != (
-            after.release,
-            after.digest,
-            after.action,
-        ):
-            return False
-    return True
-
-
-def pull_request_body(
-    ctx: Context, changes: Sequence[Change], *, target: EnvState, upstream: EnvState
-) -> str:
-    """Plan, manifest diff, metric deltas and provenance of a promotion, as Markdown."""
-    out: list[str] = []
-    for change in changes:
-        rec = change.state.ledger.current_for(change.model or "")
-        if rec is None:
-            continue
-        old = target.ledger.current_for(rec.model)
-        up = upstream.ledger.current_for(rec.model)
-        out += [f"## {rec.release} into {change.env}", "", "| | |", "|---|---|"]
-        out += [
-            f"| model | {rec.model} (`{rec.model_hash}`) |",
-            f"| image | `{rec.image_ref}` |",
-            f"| source | `{rec.source_commit or '-'}` |",
-            f"| replaces | {old.release if old else 'nothing'} |",
-            f"| from | {upstream.name}, verification {up.verification.result if up else '-'} |",
-            "",
-            "| metric | this release | now in " + change.env + " | delta |",
-            "|---|---|---|---|",
-        ]
-        for name, value in sorted(rec.metrics.items()):
-            before = old.metrics.get(name) if old else None
-            delta = f"{value - before:+.4f}" if before is not None else "no baseline"
-            shown = f"{before:.4f}" if before is not None else "-"
-            out.append(f"| {name} | {value:.4f} | {shown} | {delta} |")
-        out.append("")
-    plan = Plan("promotion", tuple(a for c in changes for a in c.actions))
-    out.append(plan.render_markdown())
-    return "\n".join(out)
-
-
-def report(ctx: Context, outcome: Outcome, *, done: str) -> None:
-    """Print the plan (dry run) or what was done; --json gets one document."""
-    plan = outcome.plan
-    data: dict[str, Any] = {
-        "dry_run": ctx.dry_run,
-        "applied": outcome.applied,
-        "commit": outcome.commit,
-        "pull_request": outcome.pull_request,
-        "changes": [
-            {
-                "env": c.env,
-                "model": c.model,
-                "before": c.before,
-                "after": c.after,
-                "message": c.message,
-            }
-            for c in outcome.changes
-        ],
-        "plan": plan.to_dict(),
-    }
-    if plan.empty:
-        text = plan.render_text() + "nothing to do\n"
-    elif ctx.dry_run:
-        text = plan.render_text() + "dry run: nothing was written\n"
-    else:
-        text = plan.render_text() + f"{done} ({(outcome.commit or '')[:12]})\n"
-        ctx.out.summary(plan.render_markdown())
-    for action in plan.actions:
-        if isinstance(action, ApiCall) and action.target == "pulls" and not ctx.json:
-            text += f"\npull request title: {action.payload['title']}\n\n{action.payload['body']}\n"
-    ctx.out.result(data, text)

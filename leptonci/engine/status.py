@@ -107,11 +107,3 @@ def render_status(rows: list[StatusRow], *, live: bool) -> str:
                 cells.append(("DRIFT " if row.drift else "ok ") + short_digest(live_digest))
         table.append(cells)
     return render_table(headers, table)
-
-
-def status_command(ctx: Context, *, live: bool) -> int:
-    rows = collect_status(ctx, live=live)
-    ctx.out.result({"environments": [r.to_dict() for r in rows]}, render_status(rows, live=live))
-    if live and any(r.drift for r in rows):
-        ctx.out.warn("drift: a cluster runs another image than its ledger says")
-    return 0

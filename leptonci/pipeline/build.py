@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from leptonci.core.actions import PushImage, Step
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE
-from leptonci.core.errors import ConfigError, GateFailed
+from leptonci.core.errors import ConfigError
 from leptonci.core.images import (
     BuildSpec,
     Destination,
@@ -25,10 +26,8 @@ from leptonci.core.images import (
     parse_destination,
     plain_http,
     plain_http_hosts,
-    short_digest,
 )
-from leptonci.core.plan import Plan, PushImage, Step
-from leptonci.core.release import release_id
+from leptonci.core.plan import Plan
 from leptonci.runtime.context import Context
 
 if TYPE_CHECKING:
@@ -154,7 +153,7 @@ def build_image(
     plan = Plan(f"build {candidate.model} image {release}").then(
         Step(summary=f"write OCI image {spec.model_dir}/ on {spec.base}", name="daemonless-build"),
         PushImage(
-            summary=f"push {where}@{artifact.digest} tags {tags} ({_size(artifact.size)})",
+            summary=f"push {where}@{artifact.digest} tags {tags} ({size_text(artifact.size)})",
             repository=where,
             tags=spec.tags,
             digest=artifact.digest,
@@ -164,7 +163,8 @@ def build_image(
     return BuildPlan(plan, spec, destination, "daemonless", artifact, stored=store is not None)
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """A byte count for people: B, KiB, MiB or GiB."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -259,45 +259,3 @@ def model_source(ctx: Context, model: str) -> SourceInfo:
     return Git(ctx.root).source_info(
         [ctx.config.model(model).path, CONFIG_FILE], remote=ctx.config.git.remote
     )
-
-
-def build_command(ctx: Context, *, model: str) -> int:
-    """`leptonci build MODEL [--dry-run]`: train (or reuse), gate, build, push, print digest."""
-    from leptonci.pipeline.gate import gate_candidate
-    from leptonci.pipeline.train import train_model
-
-    candidate = train_model(ctx, model=model)
-    release = release_id(model, candidate.content_hash)
-    against = ctx.config.first_env().name
-    verdict = gate_candidate(ctx, candidate=candidate, against=against)
-    if not verdict.passed:
-        failed = ", ".join(c.metric for c in verdict.failed_checks) or "see the verdict"
-        raise GateFailed(
-            f"gate failed for {release} against {against} ({failed}); no image pushed",
-            hint=f"run `leptonci gate {model}` for the checks",
-        )
-    source = model_source(ctx, model)
-    build = build_image(ctx, candidate=candidate, release=release, verdict="passed", source=source)
-    if ctx.dry_run:
-        ctx.out.result(build.plan.to_dict(), build.plan.render_text())
-        return 0
-    with ctx.out.step(f"push {build.destination.describe(build.spec.repository)}"):
-        built = push_image(ctx, build)
-    ctx.out.set_output("image", built.image)
-    ctx.out.set_output("digest", built.digest)
-    ctx.out.summary(
-        f"### Image {release}\n\n`{built.reference}` (tags {', '.join(built.tags)}, "
-        f"{_size(built.size)}, {_size(max(0, built.bytes_sent))} sent)"
-    )
-    ctx.out.result(
-        {
-            "image": built.image,
-            "digest": built.digest,
-            "tags": list(built.tags),
-            "size": built.size,
-            "bytes_sent": built.bytes_sent,
-            "release": release,
-        },
-        f"{built.reference} ({short_digest(built.digest)}; tags {', '.join(built.tags)})",
-    )
-    return 0

@@ -7,14 +7,9 @@ line by line as text, as Markdown in the job summary, and as JSON with --json.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from leptonci.core.candidate import Candidate, load_candidate
-from leptonci.core.errors import ConfigError
+from leptonci.core.candidate import Candidate
 from leptonci.core.gate import Baseline, Verdict, evaluate_gate
 from leptonci.core.ledger import LEDGER_FILE, parse_ledger
-from leptonci.core.training_contract import candidate_label
-from leptonci.pipeline.train import train_model
 from leptonci.runtime.context import Context
 
 
@@ -48,34 +43,3 @@ def gate_candidate(ctx: Context, *, candidate: Candidate, against: str) -> Verdi
         eval_fingerprint=candidate.eval_fingerprint,
         baseline=baseline,
     )
-
-
-def gate_command(ctx: Context, *, model: str, against: str | None, metrics: Path | None) -> int:
-    """`leptonci gate MODEL [--against ENV] [--metrics FILE]`: exit 0 pass, 1 fail."""
-    ctx.config.model(model)  # an unknown model is a config error before anything runs
-    env = against or ctx.config.first_env().name
-    if metrics is not None:
-        candidate = load_candidate(metrics)
-        if candidate.model != model:
-            raise ConfigError(
-                f"metrics file is for model {candidate.model!r}, not {model!r}", file=str(metrics)
-            )
-    else:
-        candidate = train_model(ctx, model=model, use_cache=True)
-    verdict = gate_candidate(ctx, candidate=candidate, against=env)
-    label = candidate_label(model, candidate.content_hash) if candidate.content_hash else model
-    title = f"Gate {label} against {env}"
-    ctx.out.summary(verdict.render_markdown(title=title))
-    ctx.out.set_output("gate", "pass" if verdict.passed else "fail")
-    data = {
-        "model": model,
-        "candidate": label,
-        "content_hash": candidate.content_hash,
-        "against": env,
-        "verdict": verdict.to_dict(),
-    }
-    ctx.out.result(data, text=f"{title}\n{verdict.render_text()}")
-    if not verdict.passed and ctx.out.github:  # ::error:: annotations on the run page
-        for check in verdict.failed_checks:
-            ctx.out.error(f"gate {label}: {check.text}")
-    return 0 if verdict.passed else 1

@@ -72,6 +72,11 @@ def cached_candidate(ctx: Context, model: str, key: str) -> Candidate | None:
     return candidate
 
 
+def planned_candidate(ctx: Context, model: str) -> Candidate | None:
+    """The candidate a run would use, without training: the cached one, or None."""
+    return cached_candidate(ctx, model, model_content_hash(ctx, model))
+
+
 def train_model(
     ctx: Context, *, model: str, out: Path | None = None, use_cache: bool = True
 ) -> Candidate:
@@ -206,50 +211,3 @@ def _is_tty(ctx: Context) -> bool:
         return bool(ctx.out.stderr.isatty()) and not ctx.out.json_mode
     except (AttributeError, ValueError):
         return False
-
-
-# -- the CLI command ---------------------------------------------------------------------
-
-
-def train_command(ctx: Context, *, model: str, out: Path | None, use_cache: bool) -> int:
-    """`leptonci train MODEL [--out DIR] [--no-cache]`."""
-    if ctx.dry_run:
-        key = model_content_hash(ctx, model)
-        hit = use_cache and cached_candidate(ctx, model, key) is not None
-        label = candidate_label(model, key)
-        what = f"cache hit: would reuse {label}" if hit else f"would train {label}"
-        where = f" and copy it to {out}" if out else ""
-        ctx.out.result(
-            {"model": model, "content_hash": key, "cached": hit, "dry_run": True},
-            text=f"{what}{where} (dry run: nothing written)",
-        )
-        return 0
-    candidate = train_model(ctx, model=model, out=out, use_cache=use_cache)
-    ctx.out.summary(train_summary_markdown(candidate))
-    ctx.out.set_output("candidate", str(candidate.root))
-    ctx.out.set_output("model-hash", candidate.content_hash)
-    data = {**candidate.to_dict(), "root": str(candidate.root), "cached": candidate.cached}
-    ctx.out.result(data, text=train_result_text(candidate))
-    return 0
-
-
-def train_result_text(candidate: Candidate) -> str:
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(candidate.metrics.items()))
-    how = "cached" if candidate.cached else f"trained in {candidate.wall_seconds:.1f}s"
-    label = candidate_label(candidate.model, candidate.content_hash)
-    return (
-        f"candidate {label} ({how}): {metrics} on {candidate.eval_count} eval examples\n"
-        f"  {candidate.export_dir}"
-    )
-
-
-def train_summary_markdown(candidate: Candidate) -> str:
-    label = candidate_label(candidate.model, candidate.content_hash)
-    rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(candidate.metrics.items()))
-    how = "cache hit" if candidate.cached else f"trained in {candidate.wall_seconds:.1f} s"
-    return (
-        f"### Train {candidate.model}: `{label}` ({how})\n\n"
-        f"| metric | value |\n|---|---|\n{rows}\n\n"
-        f"Eval examples: {candidate.eval_count}; eval data `{candidate.eval_fingerprint[:19]}…`; "
-        f"params `{json.dumps(dict(candidate.params), sort_keys=True)}`\n"
-    )

@@ -1,22 +1,20 @@
-"""The promotion rules as a pure planner: environment state in, a ``Change`` out.
+"""The promotion planners: environment state in, a ``Change`` (file writes + commit) out.
 
 Given what an environment's folder holds (manifests and ledger), its upstream's ledger
-and a request (promote, enter a new build, roll back, verify, hold, unblock, resume),
-this module decides: refuse (``PromotionRefused``), do nothing (already current), or
-the file writes and the commit that make it so. It reads no clock, no git and no
-network: the flows pass the time and the actor in and apply what comes out.
+and a request (promote, enter a new build, roll back, verify, unblock, resume), each
+planner decides: refuse (``PromotionRefused``), do nothing (already current), or the
+file writes and the commit that make it so. No clock, no git, no network: the engine
+passes the time and the actor in and applies what comes out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-from leptonci.core.config import Config, EnvironmentConfig
+from leptonci.core.actions import Action, GitCommit, WriteFile
+from leptonci.core.config import Config
 from leptonci.core.errors import PromotionRefused, UsageError
 from leptonci.core.ledger import (
-    LEDGER_FILE,
     Hold,
     Ledger,
     Quarantine,
@@ -24,114 +22,10 @@ from leptonci.core.ledger import (
     Verification,
     render_ledger,
 )
-from leptonci.core.plan import Action, ApiCall, GitCommit, GitPush, WriteFile
-from leptonci.core.tables import short_digest
 from leptonci.core.trailers import Trailers, record_trailers, simple_trailers, verification_trailers
 from leptonci.manifests import ImageTarget, edit_folder
-
-NO_CLUSTER = "no cluster configured"
-
-
-@dataclass(frozen=True)
-class EnvState:
-    """An environment's folder as read from a tree: manifests and ledger."""
-
-    env: EnvironmentConfig
-    files: Mapping[str, str]  # repo-relative path -> text, ledger excluded
-    ledger: Ledger
-    ledger_text: str | None  # None when the folder has no ledger file yet
-
-    @property
-    def name(self) -> str:
-        return self.env.name
-
-    @property
-    def ledger_path(self) -> str:
-        return f"{self.env.path}/{LEDGER_FILE}"
-
-
-@dataclass(frozen=True)
-class Change:
-    """One commit's worth of change to one environment, and the state after it."""
-
-    env: str
-    model: str | None
-    before: str | None  # release current for model before the change
-    after: str | None  # ... and after it
-    actions: tuple[Action, ...]  # WriteFiles then one GitCommit; empty for a no-op
-    state: EnvState
-    message: str  # what happened, one line
-
-    @property
-    def noop(self) -> bool:
-        return not self.actions
-
-
-# -- rules ----------------------------------------------------------------------------
-
-
-def check_entry(target: EnvState, record: ReleaseRecord, *, automatic: bool, force: bool) -> None:
-    """Refuse record's entry into target when quarantined or held."""
-    env = target.name
-    if target.ledger.is_quarantined(record.digest):
-        raise PromotionRefused(
-            f"{record.release} ({short_digest(record.digest)}) is quarantined in {env}",
-            hint=f"lift it with `leptonci unblock {env} {record.digest}`",
-        )
-    if target.ledger.held and (automatic or not force):
-        why = target.ledger.holds[-1].reason
-        how = "" if automatic else " (or promote with --force --reason TEXT)"
-        raise PromotionRefused(
-            f"{env} is on hold ({why}); automatic promotion stopped",
-            hint=f"lift the hold with `leptonci resume {env}`{how}",
-        )
-
-
-def select_release(
-    target: EnvState,
-    upstream: EnvState,
-    *,
-    model: str | None,
-    release: str | None,
-    force: bool,
-) -> ReleaseRecord:
-    """The upstream record to promote; it must be current and verified upstream."""
-    up = upstream.name
-    if release is not None:
-        record = upstream.ledger.find(release)
-        if record is None:
-            raise PromotionRefused(
-                f"release {release} was never in {up}, {target.name}'s upstream",
-                hint=f"promote it into {up} first",
-            )
-    else:
-        if model is None:
-            raise UsageError("name a model or a release to promote")
-        found = upstream.ledger.current_for(model)
-        if found is None:
-            raise PromotionRefused(
-                f"{up} has no release of {model} to promote into {target.name}",
-                hint=f"promote one into {up} first",
-            )
-        record = found
-    current_up = upstream.ledger.current_for(record.model)
-    if not force:
-        if current_up is None or current_up.release != record.release:
-            raise PromotionRefused(
-                f"{record.release} is not current in {up} (current: "
-                f"{current_up.release if current_up else 'none'})",
-                hint="promote the current one, or use --force --reason TEXT",
-            )
-        if not record.verification.verified:
-            raise PromotionRefused(
-                f"{record.release} is not verified in {up} "
-                f"(verification: {record.verification.result})",
-                hint=f"run `leptonci verify {up}`, or use --force --reason TEXT",
-            )
-    return record
-
-
-# -- plans ----------------------------------------------------------------------------
+from leptonci.promotion.rules import check_entry, select_release
+from leptonci.promotion.state import Change, EnvState, initial_verification
 
 
 def plan_promotion(
@@ -235,13 +129,6 @@ def _enter(
         trailers=record_trailers(action, env, new),
         before=before,
     )
-
-
-def initial_verification(env: EnvironmentConfig, at: str) -> Verification:
-    """Without a cluster there is nothing to wait for: the release counts as verified."""
-    if env.cluster is None:
-        return Verification(result="skipped", at=at, detail=NO_CLUSTER)
-    return Verification(result="unverified")
 
 
 def plan_rollback(
@@ -449,48 +336,4 @@ def _ledger_commit(
         (*writes, commit),
         state,
         subject,
-    )
-
-
-def promote_branch(env: str, release: str) -> str:
-    return f"leptonci/promote/{env}/{release}"
-
-
-def push_actions(
-    config: Config,
-    *,
-    env: EnvironmentConfig,
-    release: str | None,
-    pull_request: bool,
-    title: str = "",
-    body: str = "",
-) -> tuple[Action, ...]:
-    """Direct push to the main branch, or a promotion branch plus a pull request."""
-    remote, base = config.git.remote, config.git.branch
-    if not pull_request or release is None:
-        return (
-            GitPush(
-                summary=f"push to {remote} {base}",
-                remote=remote,
-                ref=f"HEAD:refs/heads/{base}",
-                branch=base,
-            ),
-        )
-    branch = promote_branch(env.name, release)
-    payload: dict[str, Any] = {"title": title, "head": branch, "base": base, "body": body}
-    return (
-        # The promotion branch is leptonci's own: a rerun replaces it ("+" forces).
-        GitPush(
-            summary=f"push branch {branch} to {remote}",
-            remote=remote,
-            ref=f"+HEAD:refs/heads/{branch}",
-            branch=branch,
-        ),
-        ApiCall(
-            summary=f"open pull request {branch} -> {base}: {title}",
-            system="github",
-            method="POST",
-            target="pulls",
-            payload=payload,
-        ),
     )

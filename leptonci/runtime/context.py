@@ -29,6 +29,7 @@ class Context:
     dry_run: bool = False
     json: bool = False
     debug: bool = False
+    fetch: bool = False  # a dry run may fetch the remote first (the user asked for network)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Callable[[], datetime] = _utc_now
 
@@ -63,5 +64,9 @@ class Context:
             return Path(override).expanduser().resolve()
         return self.root / self.config.cache
 
-    def path(self, rel: str) -> Path:
-        return self.root / rel
+    @property
+    def run_url(self) -> str:
+        """The GitHub Actions run this is, as a URL ("" outside Actions)."""
+        server = self.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        repo, run_id = self.env.get("GITHUB_REPOSITORY"), self.env.get("GITHUB_RUN_ID")
+        return f"{server}/{repo}/actions/runs/{run_id}" if repo and run_id else ""

@@ -6,7 +6,6 @@ import pytest
 
 from leptonci.adapters.github import GitHub, settings_from_env
 from leptonci.core.errors import ConfigError, ExitCode, GitHubError
-from leptonci.core.plan import ApiCall
 from leptonci.core.redact import redact
 from tests.github_fake import TOKEN, FakeGitHub
 from tests.github_fake_api import ROUTES
@@ -113,21 +112,6 @@ def test_deployment_and_its_statuses(github_fake: FakeGitHub) -> None:
     assert github_fake.deployments[did]["payload"] == {"release": "digits-abc"}
     states = [s["state"] for s in github_fake.deployment_statuses[did]]
     assert states == ["success", "in_progress"]  # newest first, as GitHub lists them
-
-
-def test_plan_actions_dispatch_to_operations(github_fake: FakeGitHub) -> None:
-    gh = client(github_fake)
-    action = ApiCall(
-        summary="status",
-        system="github",
-        method="set-status",
-        target="o/r@sha",
-        payload={"sha": "e" * 40, "state": "success", "context": "c", "description": "d"},
-    )
-    gh.apply(action)
-    assert github_fake.statuses["e" * 40][0]["state"] == "success"
-    with pytest.raises(TypeError):
-        gh.apply(ApiCall(summary="x", system="kubernetes", method="patch"))
 
 
 def test_server_errors_are_retried_with_bounded_backoff(github_fake: FakeGitHub) -> None:

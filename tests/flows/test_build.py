@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from leptonci.adapters.git import SourceInfo
+from leptonci.commands.build import run as build_command
+from leptonci.core.actions import PushImage
 from leptonci.core.candidate import Candidate
 from leptonci.core.errors import ConfigError, ExitCode, GateFailed, RegistryError
-from leptonci.core.plan import PushImage
-from leptonci.pipeline.build import build_command, build_image, push_image
+from leptonci.pipeline.build import build_image, push_image
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
 from tests.adapters.test_images_daemonless import make_export
@@ -150,7 +151,7 @@ def test_wrong_password_exits_3_and_never_prints_it(
 
     root = make_repo(tmp_path / "repo", registry=f"{registry_auth.host}/team")
     candidate = make_candidate(tmp_path / "c")
-    monkeypatch.setattr("leptonci.pipeline.train.train_model", lambda ctx, **kw: candidate)
+    monkeypatch.setattr("leptonci.commands.build.train_model", lambda ctx, **kw: candidate)
     wrong = "wrong-pass-Xy9"
     monkeypatch.setenv("LEPTONCI_REGISTRY_USERNAME", "leptonci")
     monkeypatch.setenv("LEPTONCI_REGISTRY_PASSWORD", wrong)
@@ -213,7 +214,7 @@ def test_build_command_gates_then_pushes(tmp_path: Path, monkeypatch: pytest.Mon
     _git_repo(root)
     candidate = make_candidate(tmp_path / "cand", accuracy=0.97)
     # training is the outside runtime here: hand back a ready candidate
-    monkeypatch.setattr("leptonci.pipeline.train.train_model", lambda ctx, **kw: candidate)
+    monkeypatch.setattr("leptonci.commands.build.train_model", lambda ctx, **kw: candidate)
     ctx = make_ctx(root)
     assert build_command(ctx, model="digits") == 0
     out = printed(ctx)
@@ -227,7 +228,8 @@ def test_build_command_dry_run_prints_the_plan_only(
 ) -> None:
     root = make_repo(tmp_path / "repo")
     candidate = make_candidate(tmp_path / "cand", accuracy=0.97)
-    monkeypatch.setattr("leptonci.pipeline.train.train_model", lambda ctx, **kw: candidate)
+    # a dry run trains nothing: it takes the candidate from the cache, here this one
+    monkeypatch.setattr("leptonci.commands.build.planned_candidate", lambda ctx, model: candidate)
     ctx = make_ctx(root, dry_run=True)
     assert build_command(ctx, model="digits") == 0
     assert "Plan: build digits image" in printed(ctx)
@@ -239,7 +241,7 @@ def test_build_command_refuses_when_the_gate_fails(
 ) -> None:
     root = make_repo(tmp_path / "repo")
     candidate = make_candidate(tmp_path / "cand", accuracy=0.5)
-    monkeypatch.setattr("leptonci.pipeline.train.train_model", lambda ctx, **kw: candidate)
+    monkeypatch.setattr("leptonci.commands.build.train_model", lambda ctx, **kw: candidate)
     with pytest.raises(GateFailed, match="no image pushed"):
         build_command(make_ctx(root), model="digits")
     assert not (root / ".leptonci" / "oci").exists()

@@ -19,7 +19,7 @@ import pytest
 from leptonci.core.config import load_config
 from leptonci.core.errors import ConflictError
 from leptonci.core.ledger import parse_ledger
-from leptonci.engine.landing import JOURNAL
+from leptonci.engine.clone import JOURNAL
 from leptonci.manifests import current_image
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, make_clone, seed_remote
 
@@ -133,11 +133,11 @@ def _race(root: str, remote: str, seed: str, barrier, results) -> None:  # type:
     original = git_adapter.Git.push
     state = {"first": True}
 
-    def push(self, remote_name: str, refspec: str) -> None:  # type: ignore[no-untyped-def]
+    def push(self, remote_name: str, branch: str, *, lease: str | None = None) -> None:  # type: ignore[no-untyped-def]
         if state["first"]:
             state["first"] = False
             barrier.wait(timeout=60)
-        original(self, remote_name, refspec)
+        original(self, remote_name, branch, lease=lease)
 
     git_adapter.Git.push = push  # type: ignore[method-assign]
     try:

@@ -300,7 +300,7 @@ def test_dry_run_plans_the_apply_and_applies_nothing(
         assert promote_dry(ctx) == 0
         text = ctx.out.stdout.getvalue()  # type: ignore[union-attr]
         assert (
-            "[api-call] server-side apply 2 objects of environments/staging "
+            "[server-side-apply] server-side apply 2 objects of environments/staging "
             "to current-context/ml-staging" in text
         )
         assert "dry run: nothing was written" in text
@@ -311,7 +311,7 @@ def test_dry_run_plans_the_apply_and_applies_nothing(
 
 
 def promote_dry(ctx: Any) -> int:
-    from leptonci.engine.landing import promote_command
+    from leptonci.commands.promote import run as promote_command
 
     return promote_command(ctx, to="staging", release=None, force=False, reason=None)
 
@@ -322,7 +322,7 @@ def promote_dry(ctx: Any) -> int:
 def test_run_push_rolls_back_a_crash_looping_build(
     tmp_path: Path, pinned_git: None, kube_emulator: EmulatorThread
 ) -> None:
-    from leptonci.commands.run_push import run_push
+    from leptonci.commands.run_push import run as run_push
 
     rig = make_rig(tmp_path, kube_emulator, env="dev", apply="direct", crash=())
     rig.controller.default = "crash-loop"  # every new build crash-loops ...

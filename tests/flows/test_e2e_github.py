@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from leptonci import cli
+from leptonci.commands.promote import run as promote_command
 from leptonci.core.errors import VerificationFailed
 from leptonci.core.ledger import ReleaseRecord, parse_ledger
-from leptonci.engine.landing import promote_command
 from tests.fixtures.git_repo import Clone, enter_release
 from tests.flows.test_e2e_cluster import BAD, GOOD, ClusterRig, running_rig
 from tests.github_fake import TOKEN, FakeGitHub
@@ -136,11 +136,15 @@ def test_dry_run_shows_the_github_and_cluster_calls(
     code, ctx = promote_with(staging_rig.clone, github_fake, "staging", dry_run=True)
     assert code == 0
     lines = [x.strip() for x in output(ctx).splitlines()]
-    calls = [x.split(". ", 1)[1] for x in lines if "[api-call]" in x]
+    calls = [
+        x.split(". ", 1)[1]
+        for x in lines
+        if "[create-deployment]" in x or "[server-side-apply]" in x
+    ]
     assert calls == [
-        f"[api-call] create the GitHub deployment of {GOOD.release} to staging in "
+        f"[create-deployment] create the GitHub deployment of {GOOD.release} to staging in "
         "octo-org/models: in_progress, then success or failure after verification",
-        "[api-call] server-side apply 2 objects of environments/staging to "
+        "[server-side-apply] server-side apply 2 objects of environments/staging to "
         "current-context/ml-staging",
     ]
     assert github_fake.requests == [] and staging_rig.applies() == []

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.commands.run_push import run_push
+from leptonci.commands.run_push import run as run_push
 from leptonci.core.ledger import ReleaseRecord
-from leptonci.promotion.plans import promote_branch
+from leptonci.promotion.delivery import promote_branch
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, merge_on_remote
 from tests.flows.test_e2e_cluster import ClusterRig, cluster_lines, image_of, running_rig
 from tests.github_fake import FakeGitHub
@@ -43,7 +43,7 @@ def release_of_current_inputs(clone: Clone, seed: str) -> ReleaseRecord:
 
 def to_prod_by_pull_request(clone: Clone, record: ReleaseRecord, env: dict[str, str]) -> str:
     """Enter record in dev, promote it to staging, open prod's PR, merge it; main's tip."""
-    from leptonci.engine.landing import promote_command
+    from leptonci.commands.promote import run as promote_command
 
     enter_release(clone, record)
     for target in ("staging", "prod"):

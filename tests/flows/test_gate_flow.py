@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from leptonci.commands.gate import run as gate_command
 from leptonci.core.candidate import Candidate
 from leptonci.core.errors import ConfigError
 from leptonci.core.ledger import ReleaseRecord, empty_ledger, render_ledger
-from leptonci.pipeline.gate import baseline_for, gate_candidate, gate_command
+from leptonci.pipeline.gate import baseline_for, gate_candidate
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
 

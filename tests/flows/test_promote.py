@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from leptonci.commands.promote import run as promote_command
 from leptonci.core.errors import PromotionRefused, UsageError
 from leptonci.core.ledger import ReleaseRecord, parse_ledger
-from leptonci.engine.landing import promote_command
 from tests.fixtures.git_repo import Clone, enter_release, fake_record
 
 

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from leptonci.commands.promote import run as promote_command
+from leptonci.commands.resume import run as resume_command
+from leptonci.commands.rollback import run as rollback_command
+from leptonci.commands.unblock import run as unblock_command
 from leptonci.core.errors import PromotionRefused, UsageError
 from leptonci.core.ledger import parse_ledger
-from leptonci.engine.landing import promote_command
-from leptonci.engine.settling import resume_command, rollback_command, unblock_command
 from tests.fixtures.git_repo import (
     FIXED_NOW,
     REPO,
@@ -120,9 +122,9 @@ def test_a_rollback_hold_stops_run_push_only_in_its_environment(
     import dataclasses
     from datetime import timedelta
 
-    from leptonci.commands.run_push import run_push
+    from leptonci.commands.run_push import run as run_push
     from leptonci.pipeline.train import model_content_hash
-    from leptonci.promotion.plans import promote_branch
+    from leptonci.promotion.delivery import promote_branch
 
     text = (REPO / "leptonci.yaml").read_text().replace("policy: manual", "policy: auto")
     clone = make_clone(seed_remote(tmp_path, config_text=text), tmp_path / "clone")

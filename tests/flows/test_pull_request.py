@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from leptonci import cli
-from leptonci.commands.pull_request import run_pull_request
+from leptonci.commands.pull_request import run as run_pull_request
 from leptonci.core.ledger import Ledger, ReleaseRecord, render_ledger
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
@@ -167,8 +167,8 @@ def test_dry_run_prints_the_plan_and_calls_nothing(
     assert github_fake.requests == []
     text = buf.getvalue()
     assert "Plan: report the model gate on the pull request" in text
-    assert f"[api-call] comment on octo-org/models#{number}: gate report for digits" in text
-    assert "[api-call] set status leptonci/gate/digits=success" in text
+    assert f"[upsert-comment] comment on octo-org/models#{number}: gate report for digits" in text
+    assert "[set-commit-status] set status leptonci/gate/digits=success" in text
 
 
 def test_unrelated_change_gates_nothing(pr_repo: PullRequestRepo, github_fake: FakeGitHub) -> None:

@@ -13,6 +13,7 @@ from leptonci.commands.pull_request import (
     models_to_gate,
     pull_request_event,
 )
+from leptonci.core.actions import SetCommitStatus, UpsertComment
 from leptonci.core.config import ChangeThreshold, Threshold, load_config
 from leptonci.core.gate import Baseline, Check, Verdict, evaluate_gate
 from leptonci.core.ledger import Ledger, ReleaseRecord
@@ -170,13 +171,13 @@ def test_plan_has_a_comment_and_a_status_per_model() -> None:
         workflow="model-gate",
         run_url="https://github.com/o/r/actions/runs/1",
     )
-    assert [(a.method, a.target) for a in plan.actions] == [  # type: ignore[attr-defined]
-        ("upsert-comment", "o/r#5"),
-        ("set-status", f"o/r@{'a' * 40}"),
-    ]
+    comment, status = plan.actions
+    assert isinstance(comment, UpsertComment) and isinstance(status, SetCommitStatus)
+    assert (comment.repository, comment.number) == ("o/r", 5)
+    assert (status.repository, status.sha) == ("o/r", "a" * 40)
     assert plan.render_text().splitlines()[1:] == [
-        "  1. [api-call] comment on o/r#5: gate report for digits (update the existing one if any)",
-        f"  2. [api-call] set status leptonci/gate/digits=success on {'a' * 12}",
+        "  1. [upsert-comment] comment on o/r#5: gate report for digits (update the existing one if any)",
+        f"  2. [set-commit-status] set status leptonci/gate/digits=success on {'a' * 12}",
     ]
     local = build_report_plan([report], {}, event=event, repository="", workflow="w", run_url="")
     assert local.empty and "not running in GitHub Actions" in local.notes[0]

@@ -6,10 +6,13 @@ import json
 
 import pytest
 
-from leptonci.commands.history import history_command, history_from_git, ledger_timeline
+from leptonci.commands.history import history_from_git, ledger_timeline
+from leptonci.commands.history import run as history_command
+from leptonci.commands.resume import run as resume_command
+from leptonci.commands.rollback import run as rollback_command
+from leptonci.commands.unblock import run as unblock_command
 from leptonci.core.errors import PromotionRefused
 from leptonci.core.ledger import ReleaseRecord, parse_ledger
-from leptonci.engine.settling import resume_command, rollback_command, unblock_command
 from tests.fixtures.git_repo import Clone, enter_release, fake_record, promote
 
 
@@ -130,10 +133,9 @@ def test_verification_is_recorded_and_a_failure_rolls_back_at_once(
     dev_with_cluster: Clone, monkeypatch: pytest.MonkeyPatch, result: str
 ) -> None:
     """The cluster's answer is the edge here; tests of verify_release itself use kmock."""
-    from leptonci.commands import verify
     from leptonci.core.errors import VerificationFailed
     from leptonci.core.ledger import Verification
-    from leptonci.engine.settling import verify_after
+    from leptonci.engine import settling
 
     clone = dev_with_cluster
     good, bad = fake_record(seed="1"), fake_record(seed="2")
@@ -143,15 +145,15 @@ def test_verification_is_recorded_and_a_failure_rolls_back_at_once(
     answer = Verification(
         result, "2026-01-02T03:04:05Z", "pods crash-looping" if result == "failed" else ""
     )
-    monkeypatch.setattr(verify, "verify_release", lambda ctx, **kw: answer)
+    monkeypatch.setattr(settling, "verify_release", lambda ctx, **kw: answer)
     ctx = clone.ctx()
     env = ctx.config.env("dev")
     if result == "verified":
-        assert verify_after(ctx, env=env, model="digits") == answer
+        assert settling.settle(ctx, env=env, model="digits", after=None) == answer
         assert dev_ledger(clone).current_for("digits").verification == answer  # type: ignore[union-attr]
         return
     with pytest.raises(VerificationFailed) as info:
-        verify_after(ctx, env=env, model="digits")
+        settling.settle(ctx, env=env, model="digits", after=None)
     message = str(info.value)
     assert "crash-looping" in message and f"restored {good.release}" in message
     ledger = dev_ledger(clone)

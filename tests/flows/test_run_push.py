@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.commands.run_push import run_push
+from leptonci.commands.run_push import run as run_push
 from leptonci.core.ledger import parse_ledger
+from leptonci.pipeline.train import train_model
 from tests.fixtures.git_repo import REPO, Clone, make_clone, seed_remote
 
 pytestmark = pytest.mark.slow
@@ -32,9 +33,20 @@ def quick_clone(tmp_path: Path, pinned_git: None) -> Clone:
     return make_clone(remote, tmp_path / "clone")
 
 
+def test_a_dry_run_trains_nothing_and_says_the_candidate_is_unknown(quick_clone: Clone) -> None:
+    clone = quick_clone
+    dry = clone.ctx(dry_run=True, json=True)
+    assert run_push(dry) == 0
+    doc = json.loads(dry.out.stdout.getvalue())  # type: ignore[attr-defined]
+    [train] = doc["plan"]["actions"]
+    assert train["kind"] == "step" and "unknown until it is trained" in train["summary"]
+    assert not (clone.root / ".leptonci").exists()  # no cache, no image
+
+
 def test_dry_run_then_real_run_then_nothing_to_do(quick_clone: Clone) -> None:
     clone = quick_clone
     refs = clone.remote_git("for-each-ref")
+    train_model(clone.ctx(), model="digits")  # a dry run plans on the cached candidate
 
     dry = clone.ctx(dry_run=True, json=True)
     assert run_push(dry) == 0
@@ -45,7 +57,7 @@ def test_dry_run_then_real_run_then_nothing_to_do(quick_clone: Clone) -> None:
     assert len(pushes) == 1 and pushes[0]["digest"].startswith("sha256:")
     commits = [a["summary"] for a in doc["plan"]["actions"] if a["kind"] == "git-commit"]
     assert len(commits) == 3 and "into dev" in commits[0] and "into staging" in commits[1]
-    assert "into prod" in commits[2] and kinds[-1] == "api-call"  # prod: a pull request
+    assert "into prod" in commits[2] and kinds[-1] == "open-pull-request"  # prod: a pull request
     # nothing written: no refs, no tracked files, no image in the layout registry
     assert clone.remote_git("for-each-ref") == refs
     assert clone.git("status", "--porcelain") == ""

@@ -77,7 +77,7 @@ def test_no_secret_reaches_any_output_file_or_commit(
     monkeypatch.setattr(redact, "_secrets", set())
     clone = example_clone
     candidate = _candidate(tmp_path / "candidate")
-    monkeypatch.setattr("leptonci.pipeline.train.train_model", lambda ctx, **kw: candidate)
+    monkeypatch.setattr("leptonci.commands.build.train_model", lambda ctx, **kw: candidate)
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.txt"
     docker_auth = base64.b64encode(
         f"{registry_auth.username}:{registry_auth.password}".encode()

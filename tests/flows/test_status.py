@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from leptonci.engine.status import collect_status, status_command
+from leptonci.commands.status import run as status_command
+from leptonci.engine.status import collect_status
 from tests.flows.test_verify import make_ctx, stdout, write_repo
 from tests.kube_rollouts import NEW, OLD, EmulatorThread, RolloutActor
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from leptonci.adapters import training
+from leptonci.commands.train import run as train_command
 from leptonci.core.candidate import Candidate, load_candidate
 from leptonci.core.errors import ConfigError, ExitCode
-from leptonci.pipeline.train import model_content_hash, train_command, train_model
+from leptonci.pipeline.train import model_content_hash, train_model
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
 
@@ -259,7 +260,7 @@ def test_example_passes_its_own_gate_comfortably(tmp_path: Path) -> None:
 def test_gate_command_uses_the_cached_candidate(
     digits_repo: Path, trained_digits: Candidate, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from leptonci.pipeline.gate import gate_command
+    from leptonci.commands.gate import run as gate_command
 
     monkeypatch.setattr(training, "train_and_export", None)  # a retrain would crash
     ctx, stdout, _ = make_ctx(digits_repo)

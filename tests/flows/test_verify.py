@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from leptonci.commands.verify import verify_command, verify_release
+from leptonci.commands.verify import run as verify_command
 from leptonci.core.errors import ClusterError, UsageError
 from leptonci.core.ledger import ReleaseRecord, Verification, empty_ledger, render_ledger
+from leptonci.engine.settling import verify_release
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
 from tests.kube_rollouts import (

@@ -1,0 +1,184 @@
+"""The typed actions a plan is made of: one frozen dataclass per kind of effect.
+
+Each action holds exactly what its apply needs and a one-line ``summary`` for people.
+The engine dispatches on the type (``leptonci/engine/applier.py``); a value that one
+action produces for a later one (a commit, a deployment id, a pull request URL) travels
+in the engine's result, never in the action. What ``--dry-run`` prints is these objects,
+so a dry run shows exactly what a real run applies.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+UNKNOWN_UNTIL_PUSHED = "unknown until pushed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    kind: ClassVar[str] = "action"
+    summary: str
+
+    def details(self) -> dict[str, object]:
+        """The action's data for --json, without the summary."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "summary"}
+
+    def diff(self) -> str:
+        return ""
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind, "summary": self.summary}
+        out.update(self.details())
+        text = self.diff()
+        if text:
+            out["diff"] = text
+        return out
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step(Action):
+    """Work the command does itself (train, gate, verify), shown so the plan reads whole."""
+
+    kind: ClassVar[str] = "step"
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteFile(Action):
+    """Replace (or create, when ``old`` is None) a file under the repository root."""
+
+    kind: ClassVar[str] = "write-file"
+    path: str
+    old: str | None
+    new: str
+
+    def details(self) -> dict[str, object]:
+        return {"path": self.path, "created": self.old is None}
+
+    def diff(self) -> str:
+        lines = difflib.unified_diff(
+            (self.old or "").splitlines(keepends=True),
+            self.new.splitlines(keepends=True),
+            fromfile="/dev/null" if self.old is None else f"a/{self.path}",
+            tofile=f"b/{self.path}",
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitCommit(Action):
+    kind: ClassVar[str] = "git-commit"
+    message: str
+    paths: tuple[str, ...]
+    trailers: tuple[tuple[str, str], ...] = ()
+
+    def full_message(self) -> str:
+        body = self.message.rstrip("\n")
+        if self.trailers:
+            body += "\n\n" + "\n".join(f"{k}: {v}" for k, v in self.trailers)
+        return body + "\n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitPush(Action):
+    """Push HEAD to a branch. ``lease`` guards a force-push of leptonci's own branches:
+    the commit the branch must still point at ("" for "must not exist"); None pushes
+    without force (a fast-forward of the main branch)."""
+
+    kind: ClassVar[str] = "git-push"
+    remote: str
+    branch: str
+    lease: str | None = None
+
+    @property
+    def main(self) -> bool:
+        return self.lease is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenPullRequest(Action):
+    """Open the pull request that promotes ``release`` into ``env`` (or update the open one)."""
+
+    kind: ClassVar[str] = "open-pull-request"
+    repository: str | None  # None: GitHub is not configured; a person opens it
+    env: str
+    release: str
+    head: str
+    base: str
+    title: str
+    body: str
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateDeployment(Action):
+    """Record the rollout as a GitHub deployment of the landed commit, ``in_progress``."""
+
+    kind: ClassVar[str] = "create-deployment"
+    repository: str
+    environment: str
+    release: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetDeploymentStatus(Action):
+    """Give the deployment the landing opened its final status (the id is in the result)."""
+
+    kind: ClassVar[str] = "set-deployment-status"
+    repository: str
+    environment: str
+    state: str  # success | failure | error
+    description: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSideApply(Action):
+    """Apply the environment's rendered overlay to its cluster (``apply: direct``)."""
+
+    kind: ClassVar[str] = "server-side-apply"
+    environment: str
+    path: str
+    target: str  # context/namespace
+    field_manager: str = "leptonci"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PushImage(Action):
+    kind: ClassVar[str] = "push-image"
+    repository: str
+    tags: tuple[str, ...] = ()
+    digest: str | None = None  # None: unknown until pushed (docker builder)
+    size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpsertComment(Action):
+    """Create the pull request's sticky comment carrying ``marker``, or update it."""
+
+    kind: ClassVar[str] = "upsert-comment"
+    repository: str
+    number: int
+    marker: str
+    body: str
+
+    def details(self) -> dict[str, object]:
+        return {"repository": self.repository, "number": self.number, "marker": self.marker}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetCommitStatus(Action):
+    kind: ClassVar[str] = "set-commit-status"
+    repository: str
+    sha: str
+    state: str  # success | failure | pending | error
+    context: str
+    description: str
+    target_url: str | None = None

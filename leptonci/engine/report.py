@@ -1,0 +1,41 @@
+"""How a landing is reported: the plan (a dry run) or what was done, and one JSON document."""
+
+from __future__ import annotations
+
+from leptonci.core.actions import OpenPullRequest
+from leptonci.engine.landing import Landed
+from leptonci.runtime.context import Context
+
+
+def report_landed(ctx: Context, landed: Landed, *, done: str) -> None:
+    """Print the plan (dry run) or what was done; --json gets one document."""
+    plan, applied = landed.plan, landed.applied
+    data: dict[str, object] = {
+        "dry_run": ctx.dry_run,
+        "applied": bool(applied and applied.pushed),
+        "commit": applied.commit if applied else None,
+        "pull_request": applied.pull_request if applied else None,
+        "changes": [
+            {
+                "env": c.env,
+                "model": c.model,
+                "before": c.before,
+                "after": c.after,
+                "message": c.message,
+            }
+            for c in landed.changes
+        ],
+        "plan": plan.to_dict(),
+    }
+    if plan.empty:
+        text = plan.render_text() + "nothing to do\n"
+    elif ctx.dry_run:
+        text = plan.render_text() + "dry run: nothing was written\n"
+    else:
+        commit = (applied.commit if applied else None) or ""
+        text = plan.render_text() + f"{done} ({commit[:12]})\n"
+        ctx.out.summary(plan.render_markdown())
+    for action in plan.actions:
+        if isinstance(action, OpenPullRequest) and not ctx.json:
+            text += f"\npull request title: {action.title}\n\n{action.body}\n"
+    ctx.out.result(data, text)

@@ -1,0 +1,69 @@
+"""The promotion rules: may this release enter this environment, and which release is it?"""
+
+from __future__ import annotations
+
+from leptonci.core.errors import PromotionRefused, UsageError
+from leptonci.core.ledger import ReleaseRecord
+from leptonci.core.tables import short_digest
+from leptonci.promotion.state import EnvState
+
+
+def check_entry(target: EnvState, record: ReleaseRecord, *, automatic: bool, force: bool) -> None:
+    """Refuse record's entry into target when quarantined or held."""
+    env = target.name
+    if target.ledger.is_quarantined(record.digest):
+        raise PromotionRefused(
+            f"{record.release} ({short_digest(record.digest)}) is quarantined in {env}",
+            hint=f"lift it with `leptonci unblock {env} {record.digest}`",
+        )
+    if target.ledger.held and (automatic or not force):
+        why = target.ledger.holds[-1].reason
+        how = "" if automatic else " (or promote with --force --reason TEXT)"
+        raise PromotionRefused(
+            f"{env} is on hold ({why}); automatic promotion stopped",
+            hint=f"lift the hold with `leptonci resume {env}`{how}",
+        )
+
+
+def select_release(
+    target: EnvState,
+    upstream: EnvState,
+    *,
+    model: str | None,
+    release: str | None,
+    force: bool,
+) -> ReleaseRecord:
+    """The upstream record to promote; it must be current and verified upstream."""
+    up = upstream.name
+    if release is not None:
+        record = upstream.ledger.find(release)
+        if record is None:
+            raise PromotionRefused(
+                f"release {release} was never in {up}, {target.name}'s upstream",
+                hint=f"promote it into {up} first",
+            )
+    else:
+        if model is None:
+            raise UsageError("name a model or a release to promote")
+        found = upstream.ledger.current_for(model)
+        if found is None:
+            raise PromotionRefused(
+                f"{up} has no release of {model} to promote into {target.name}",
+                hint=f"promote one into {up} first",
+            )
+        record = found
+    current_up = upstream.ledger.current_for(record.model)
+    if not force:
+        if current_up is None or current_up.release != record.release:
+            raise PromotionRefused(
+                f"{record.release} is not current in {up} (current: "
+                f"{current_up.release if current_up else 'none'})",
+                hint="promote the current one, or use --force --reason TEXT",
+            )
+        if not record.verification.verified:
+            raise PromotionRefused(
+                f"{record.release} is not verified in {up} "
+                f"(verification: {record.verification.result})",
+                hint=f"run `leptonci verify {up}`, or use --force --reason TEXT",
+            )
+    return record
