@@ -18,6 +18,7 @@ lint:
 	.venv/bin/ruff check leptonci tests bench
 	.venv/bin/ruff format --check leptonci tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench:
 	scripts/setup.sh --dev

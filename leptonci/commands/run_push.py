@@ -226,7 +226,7 @@ class _Run:
 
     def landed(self, env: EnvironmentConfig, landed: Landed) -> None:
         ctx, plan = self.ctx, landed.plan
-        self.note(*plan.actions)
+        self.note(*(landed.applied.actions if landed.applied else plan.actions))
         if ctx.dry_run:
             for change in landed.changes:
                 self.overlay[change.env] = change.state

@@ -50,6 +50,7 @@ class Applied:
     pull_request: str | None = None  # URL of the promotion pull request opened or updated
     deployment_id: int | None = None  # the GitHub deployment of this landing
     applied_objects: tuple[str, ...] = ()  # Kind/namespace/name of a server-side apply
+    actions: tuple[Action, ...] = ()  # every action applied so far, in order
 
 
 class Applier:
@@ -86,6 +87,7 @@ class Applier:
         result = done or Applied()
         for action in plan.actions:
             result = self._handlers[type(action)](action, result)
+            result = replace(result, actions=(*result.actions, action))
         return result
 
     # -- git ------------------------------------------------------------------------

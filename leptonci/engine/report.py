@@ -26,6 +26,7 @@ def report_landed(ctx: Context, landed: Landed, *, done: str) -> None:
             for c in landed.changes
         ],
         "plan": plan.to_dict(),
+        "applied_actions": [a.to_dict() for a in applied.actions] if applied else [],
     }
     if plan.empty:
         text = plan.render_text() + "nothing to do\n"

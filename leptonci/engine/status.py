@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from leptonci.adapters import kube
+from leptonci.core.config import ClusterConfig
+from leptonci.core.errors import LeptonError
 from leptonci.core.ledger import ReleaseRecord
 from leptonci.core.tables import render_table, short_digest
 from leptonci.engine.envfiles import read_ledger
@@ -61,10 +64,7 @@ def collect_status(ctx: Context, *, live: bool = False) -> list[StatusRow]:
     return rows
 
 
-def _with_live(ctx: Context, row: StatusRow, cluster: Any) -> StatusRow:
-    from leptonci.adapters import kube
-    from leptonci.core.errors import LeptonError
-
+def _with_live(ctx: Context, row: StatusRow, cluster: ClusterConfig) -> StatusRow:
     try:
         client = kube.load_api_client(cluster, env=ctx.env, root=ctx.root)
         image = kube.live_image(cluster, api_client=client)

@@ -16,6 +16,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol, TextIO
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+
 from leptonci.core.redact import redact, redact_obj
 
 
@@ -35,16 +45,6 @@ class _NoProgress:
 
 class _RichProgress:
     def __init__(self, total: float | None, description: str, stream: TextIO, unit: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            MofNCompleteColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
         counter = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
         self._bar = RichProgress(
             TextColumn("{task.description}"),
