@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from leptonci.adapters import kustomize
-from leptonci.core.config import CONFIG_FILE, line_of, load_yaml_with_lines
+from leptonci.core.config import CONFIG_FILE
+from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.core.errors import ConfigError
 from leptonci.engine.envfiles import read_ledger
 from leptonci.runtime.context import Context
@@ -137,10 +138,8 @@ def _split_docs(text: str) -> list[tuple[int, str]]:
 def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> None:
     import kubernetes_validate
 
-    from leptonci.core.config import _plain
-
     try:
-        kubernetes_validate.validate(_plain(doc), desired_version=KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(plain(doc), desired_version=KUBERNETES_VERSION, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
         return  # a custom resource whose schema we don't carry: nothing to check against
     except kubernetes_validate.ValidationError as exc:

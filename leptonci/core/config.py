@@ -11,17 +11,15 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.comments import CommentedMap
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.yamldoc import key_path, line_of, load_yaml_with_lines, plain
 
 CONFIG_FILE = "leptonci.yaml"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -246,75 +244,17 @@ def parse_config(text: str, *, file: str, root: Path) -> Config:
         line = data.lc.line + 1 if hasattr(data, "lc") else 1
         raise ConfigError("expected a mapping at the top level", file=file, line=line)
     try:
-        config = Config.model_validate(_plain(data))
+        config = Config.model_validate(plain(data))
     except ValidationError as exc:
         # An unknown key first: a typo often also leaves a required key "missing".
         errors = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")
         err = errors[0]
         loc = tuple(err["loc"])
         msg = _pydantic_message(err)
-        raise ConfigError(msg, file=file, line=line_of(data, loc), key=_key_path(loc)) from None
+        raise ConfigError(msg, file=file, line=line_of(data, loc), key=key_path(loc)) from None
     _check_graph(config, data, file=file)
     _check_paths(config, data, file=file, root=root)
     return config
-
-
-def load_yaml_with_lines(text: str, *, file: str) -> Any:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    try:
-        return yaml.load(text)
-    except DuplicateKeyError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        problem = (exc.problem or "duplicate key").split("\n")[0]
-        raise ConfigError(problem, file=file, line=line) from None
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ConfigError(
-            f"invalid YAML: {exc.problem or exc.context}", file=file, line=line
-        ) from None
-    except YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=file) from None
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, Mapping):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_plain(v) for v in node]
-    return node
-
-
-def line_of(data: Any, loc: Sequence[Any]) -> int | None:
-    """1-based line of the deepest node on the path loc that exists in the YAML tree."""
-    line: int | None = None
-    node = data
-    for part in loc:
-        try:
-            if isinstance(node, CommentedMap) and part in node:
-                line = node.lc.key(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-                line = node.lc.item(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        except (KeyError, TypeError, AttributeError):
-            break
-    if line is None and hasattr(data, "lc"):
-        line = data.lc.line + 1
-    return line
-
-
-def _key_path(loc: Iterable[Any]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 def _pydantic_message(err: Mapping[str, Any]) -> str:
@@ -392,7 +332,7 @@ def _check_paths(config: Config, data: CommentedMap, *, file: str, root: Path) -
     for rel, loc in checks:
         problem = path_problem(root, rel)
         if problem:
-            raise ConfigError(problem, file=file, line=line_of(data, loc), key=_key_path(loc))
+            raise ConfigError(problem, file=file, line=line_of(data, loc), key=key_path(loc))
 
 
 def path_problem(root: Path, rel: str) -> str | None:
