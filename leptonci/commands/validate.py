@@ -14,8 +14,8 @@ from typing import Any
 
 from leptonci.adapters import kustomize
 from leptonci.core.config import CONFIG_FILE
-from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.core.errors import ConfigError
+from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.engine.envfiles import read_ledger
 from leptonci.runtime.context import Context
 

@@ -13,8 +13,6 @@ import difflib
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-UNKNOWN_UNTIL_PUSHED = "unknown until pushed"
-
 
 @dataclass(frozen=True, kw_only=True)
 class Action:

@@ -15,7 +15,6 @@ from leptonci.core.ledger import ReleaseRecord, Verification
 
 PREFIX = "Leptonci-"
 RECORD_ACTIONS = ("promote", "force", "rollback")
-ACTIONS = (*RECORD_ACTIONS, "verify", "hold", "resume", "unblock")
 
 Trailers = tuple[tuple[str, str], ...]
 

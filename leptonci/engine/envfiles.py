@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from leptonci.adapters.git import Git
-from leptonci.core.config import Config, EnvironmentConfig
+from leptonci.core.config import EnvironmentConfig
 from leptonci.core.ledger import LEDGER_FILE, Ledger, empty_ledger, parse_ledger
 from leptonci.promotion.delivery import promote_branch
 from leptonci.promotion.state import EnvState, PromotionBranch
@@ -65,19 +65,10 @@ def read_worktree(root: Path, env: EnvironmentConfig) -> EnvState:
     return state_from_files(env, worktree_files(root, env))
 
 
-def read_tree(git: Git, rev: str, env: EnvironmentConfig) -> EnvState:
-    """The environment as commit rev has it (no promotion branches)."""
-    return state_from_files(env, git.tree_files(rev, env.path))
-
-
 def read_ledger(root: Path, env: EnvironmentConfig) -> Ledger:
     """The environment's ledger in the working tree; no ledger file means an empty one."""
     path = root / env.path / LEDGER_FILE
     return _ledger(env, path.read_text() if path.is_file() else None)
-
-
-def read_all_worktree(root: Path, config: Config) -> dict[str, EnvState]:
-    return {env.name: read_worktree(root, env) for env in config.ordered_envs()}
 
 
 def promotion_branches(
