@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from leptonci import __version__
 from leptonci.core.errors import ExitCode, LeptonError, UsageError
-from leptonci.core.redact import redact
 
 
 def _lazy(name: str) -> ModuleType:
@@ -55,7 +54,7 @@ if TYPE_CHECKING:  # mypy checks every call below against the real modules
         validate,
         verify,
     )
-    from leptonci.core import config
+    from leptonci.core import config, redact
     from leptonci.runtime import context, output
 else:
     build = _lazy("leptonci.commands.build")
@@ -74,6 +73,7 @@ else:
     context = _lazy("leptonci.runtime.context")
     output = _lazy("leptonci.runtime.output")
     config = _lazy("leptonci.core.config")
+    redact = _lazy("leptonci.core.redact")
 
 Command = Callable[["context.Context"], int]
 
@@ -272,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             _print_traceback()
             return ExitCode.NO
-        text = redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
+        text = redact.redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
         print(f"leptonci: internal error: {text} (rerun with --debug)", file=sys.stderr)
         return ExitCode.NO
 
@@ -296,11 +296,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_traceback() -> None:
     """--debug: the traceback, through the same redaction as every other output."""
-    print(redact(traceback.format_exc()), file=sys.stderr, end="")
+    print(redact.redact(traceback.format_exc()), file=sys.stderr, end="")
 
 
 def _report(exc: LeptonError, *, json_mode: bool) -> None:
-    line = redact(str(exc)).replace("\n", " ")
+    line = redact.redact(str(exc)).replace("\n", " ")
     if json_mode:
         print(json.dumps({"error": line, "exit_code": int(exc.exit_code)}))
     if os.environ.get("GITHUB_ACTIONS") == "true":
