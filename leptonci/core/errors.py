@@ -19,7 +19,12 @@ class ExitCode(IntEnum):
 
 
 class LeptonError(Exception):
-    """Base of every error leptonci raises on purpose."""
+    """Base of every error leptonci raises on purpose.
+
+    ``retryable`` is what every retry loop reads (``leptonci.adapters.retrying``): a
+    class marks a kind of failure that may go away when tried again, and an instance
+    may set it from what the outside system answered.
+    """
 
     exit_code: ExitCode = ExitCode.BAD_INPUT
     retryable: bool = False
@@ -89,9 +94,19 @@ class ConflictError(RefusedError):
 
 
 class OutsideError(LeptonError):
-    """An outside system (git remote, registry, cluster, GitHub) failed."""
+    """An outside system (git remote, registry, cluster, GitHub) failed.
+
+    ``retry_after`` is a wait in seconds the system itself asked for (an HTTP
+    Retry-After or rate-limit reset); a retry waits that long instead of its backoff.
+    """
 
     exit_code = ExitCode.OUTSIDE
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class TransientError(OutsideError):
@@ -128,3 +143,7 @@ class ClusterError(OutsideError):
 
 class GitHubError(OutsideError):
     pass
+
+
+class GitHubUnavailable(GitHubError, TransientError):
+    """GitHub answered 5xx or a rate limit, or could not be reached: retried."""
