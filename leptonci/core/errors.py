@@ -116,7 +116,28 @@ class TransientError(OutsideError):
 
 
 class CommandFailed(OutsideError):
-    """A subprocess exited non-zero; the message carries command, code and output tail."""
+    """A subprocess failed to start or exited non-zero.
+
+    The message shows the command, exit code and the tail of stdout and stderr; the
+    fields hold the whole (redacted) text, so callers never parse the message back.
+    ``returncode`` is None when the command could not be started.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str,
+        returncode: int | None,
+        stdout: str = "",
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.command = command
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 class GitError(OutsideError):

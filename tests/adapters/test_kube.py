@@ -180,6 +180,18 @@ def test_render_then_apply_the_example_overlay(kube_api: Any) -> None:
     assert names == ["Service/ml-dev/digits-serving", "Deployment/ml-dev/digits-serving"]
 
 
+def test_a_broken_overlay_shows_kustomize_s_complaint_not_the_command(tmp_path: Path) -> None:
+    require_kubectl()
+    overlay = tmp_path / "environments" / "dev"
+    overlay.mkdir(parents=True)
+    (overlay / "kustomization.yaml").write_text("resources:\n- missing.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        render_overlay(tmp_path, "environments/dev")
+    text = str(info.value)
+    assert text.startswith("environments/dev: kustomize cannot render the overlay: ")
+    assert "missing.yaml" in text and "exited" not in text
+
+
 def test_render_overlay_without_kustomization(tmp_path: Path) -> None:
     (tmp_path / "environments" / "dev").mkdir(parents=True)
     with pytest.raises(ConfigError, match=r"no kustomization\.yaml in environments/dev"):
