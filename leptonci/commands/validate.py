@@ -111,7 +111,7 @@ def _documents(text: str, *, file: str) -> list[tuple[int, Any]]:
         except ConfigError as exc:
             line = (exc.line or 1) + start_line
             raise ConfigError(
-                exc.message.split(": ", 1)[-1] if exc.line else exc.message, file=file, line=line
+                exc.detail, file=file, line=line, key=exc.key, hint=exc.hint
             ) from None
     return docs
 

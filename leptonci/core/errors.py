@@ -57,6 +57,7 @@ class ConfigError(LeptonError):
         self.file = file
         self.line = line
         self.key = key
+        self.detail = message  # the message without its file:line: key: prefix
         where = ""
         if file:
             where = file if line is None else f"{file}:{line}"
