@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     NO = 1  # a "no": gate failed, verification failed, promotion refused
     BAD_INPUT = 2  # bad input or config
     OUTSIDE = 3  # an outside system failed after retries
+    BUG = 70  # a bug in leptonci itself (EX_SOFTWARE in sysexits.h), never a "no"
     INTERRUPTED = 130
 
 
