@@ -14,12 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import ConfigError, GitHubError, GitHubUnavailable
 from leptonci.core.redact import redact, register_secret
+
+if TYPE_CHECKING:  # github3.py ships no types: these name what the values are
+    import requests
+    from github3.repos.repo import Repository
 
 DEFAULT_API_URL = "https://api.github.com"
 T = TypeVar("T")
@@ -106,7 +110,7 @@ class GitHub:
         self._gh.session.base_url = settings.api_url
         self._gh.session.default_read_timeout = timeout
         self._gh.session.default_connect_timeout = min(timeout, 10.0)
-        self._repo: Any = None
+        self._repo: Repository | None = None
 
     # -- operations ---------------------------------------------------------------
     def upsert_comment(self, *, number: int, marker: str, body: str) -> CommentResult:
@@ -202,7 +206,7 @@ class GitHub:
     def repo_name(self) -> str:
         return self.settings.repository
 
-    def _repository(self) -> Any:
+    def _repository(self) -> Repository:
         if self._repo is None:
             repo = self._gh.repository(self.settings.owner, self.settings.name)
             if repo is None:
@@ -258,7 +262,7 @@ class GitHub:
             raise GitHubUnavailable(redact(f"{type(exc).__name__}: {exc}")) from None
 
 
-def _rate_limit_wait(response: Any, code: int, message: str) -> float | None:
+def _rate_limit_wait(response: requests.Response | None, code: int, message: str) -> float | None:
     """Seconds to wait when the response is a (primary or secondary) rate limit."""
     if code not in (403, 429) or response is None:
         return None

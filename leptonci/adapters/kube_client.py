@@ -216,7 +216,7 @@ def open_request(
         if _is_transport_error(exc):
             raise ApiError(0, type(exc).__name__, _first_line(exc)) from None
         raise
-    raw = response.response
+    raw: BaseHTTPResponse = response.response  # the client's RESTResponse wraps urllib3's
     if not 200 <= raw.status <= 299:
         data = raw.data
         raise ApiError(raw.status, str(raw.reason or ""), _status_message(data))
