@@ -59,8 +59,8 @@ def retry_call(
     one is waited out: its ``retry_after`` when it has one, else ``schedule.delay(n)``
     after try n, never more than ``max_wait``. With ``deadline`` (seconds from the first
     try) no wait is begun that would end past it. When the tries or the time run out,
-    ``give_up(last_error, tries)`` is raised (chained to the last error), or the last
-    error itself without ``give_up``. ``what`` names the call ("GitHub status on abc123
+    ``give_up(last_error, tries)`` is raised (chained to the last error; it may hand
+    the last error back), or the last error itself without ``give_up``. ``what`` names the call ("GitHub status on abc123
     in o/r") in what ``before_retry`` is told.
     """
     started = clock()
@@ -78,9 +78,10 @@ def retry_call(
 
     def exhausted(state: tenacity.RetryCallState) -> T:
         last = _error(state)
-        if give_up is None:
+        final = last if give_up is None else give_up(last, state.attempt_number)
+        if final is last:
             raise last
-        raise give_up(last, state.attempt_number) from last
+        raise final from last
 
     def notify(state: tenacity.RetryCallState) -> None:
         if before_retry is not None:

@@ -115,6 +115,21 @@ def test_give_up_words_the_final_error_and_chains_the_last() -> None:
     assert not info.value.retryable  # an outer loop must not multiply the tries
 
 
+def test_give_up_may_hand_the_last_error_back() -> None:
+    clock = FakeClock()
+    last = TransientError("reset")
+    with pytest.raises(TransientError) as info:
+        retry_call(
+            failing([last] * 4),
+            what="x",
+            schedule=FOUR,
+            give_up=lambda exc, tries: exc,
+            sleep=clock.sleep,
+            clock=clock,
+        )
+    assert info.value is last and info.value.__cause__ is None
+
+
 def test_a_server_given_wait_replaces_the_backoff_and_is_capped() -> None:
     clock = FakeClock()
     errors: list[Exception] = [
