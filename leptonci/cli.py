@@ -82,6 +82,7 @@ EXIT_CODES = """exit codes:
   1    a "no": gate failed, verification failed, promotion refused
   2    bad input or config
   3    an outside system failed after retries (git remote, registry, cluster, GitHub)
+  70   a bug in leptonci (please report it)
   130  interrupted
 """
 
@@ -271,10 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one redacted line, the traceback only with --debug
         if debug:
             _print_traceback()
-            return ExitCode.NO
+            return ExitCode.BUG
         text = redact.redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
         print(f"leptonci: internal error: {text} (rerun with --debug)", file=sys.stderr)
-        return ExitCode.NO
+        return ExitCode.BUG
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -70,3 +70,14 @@ def test_example_is_valid(example_repo: Path) -> None:
     result = _validate(example_repo)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("valid")
+
+
+def test_a_yaml_error_in_a_later_document_names_file_and_line_once(example_repo: Path) -> None:
+    target = "environments/base/service.yaml"
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\nkind: [Service\n"
+    (example_repo / target).write_text(text)
+    result = _validate(example_repo)
+    _check(result, target, 7, None)
+    message = result.stderr.strip()
+    assert message.count(target) == 1, message
+    assert f"{target}:7: invalid YAML: " in message, message

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from leptonci.cli import build_parser, main
 
 
@@ -68,6 +70,30 @@ def test_outside_a_repository_exit_2_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "no leptonci.yaml" in result.stderr and "-C DIR" in result.stderr
+
+
+def test_a_bug_exits_70_never_1_with_one_redacted_line(
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import leptonci.core.config
+    from leptonci.core.errors import ExitCode
+    from leptonci.core.redact import register_secret
+
+    secret = "bug-secret-0123456789"
+    register_secret(secret)
+
+    def broken(start: Path) -> Path:
+        raise ZeroDivisionError(f"a bug near {secret}")
+
+    monkeypatch.setattr(leptonci.core.config, "find_root", broken)
+    assert main(["-C", str(example_repo), "status"]) == ExitCode.BUG == 70
+    err = capsys.readouterr().err
+    assert (
+        err == "leptonci: internal error: ZeroDivisionError: a bug near *** (rerun with --debug)\n"
+    )
+    assert main(["--debug", "-C", str(example_repo), "status"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError" in err and secret not in err
 
 
 def test_json_errors_are_machine_readable(tmp_path: Path) -> None:

@@ -135,9 +135,9 @@ def test_the_readme_states_the_exit_codes_the_cli_prints() -> None:
     from leptonci.core.errors import ExitCode
 
     text = " ".join(README.read_text().split())
-    for code in (0, 1, 2, 3, 130):
-        assert f"`{code}`" in text and f"{code} " in EXIT_CODES
-    assert {int(c) for c in ExitCode} >= {0, 1, 2, 3, 130}
+    for code in (0, 1, 2, 3, 70, 130, *ExitCode):
+        assert f"`{int(code)}`" in text and f"{int(code)} " in EXIT_CODES, code
+    assert {int(c) for c in ExitCode} >= {0, 1, 2, 3, 70, 130}
 
 
 # -- config -----------------------------------------------------------------------------

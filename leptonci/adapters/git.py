@@ -9,6 +9,19 @@ from pathlib import Path
 from leptonci.adapters import proc
 from leptonci.core.errors import CommandFailed, GitError, PushRejected
 
+# Variables that point git at another repository, index or object store. A hook or a
+# parent git process (leptonci run from a hook, `git rebase --exec`) sets them; left in
+# place they would make every command below act on that repository instead of root.
+REPOSITORY_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_COMMON_DIR",
+)
+
 
 @dataclass(frozen=True)
 class SourceInfo:
@@ -24,14 +37,22 @@ class SourceInfo:
 
 
 class Git:
+    """The repository at root, whatever repository the calling process was run in."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def run(self, *args: str, check: bool = True, input: str | None = None) -> proc.Result:
         try:
-            return proc.run(["git", *args], cwd=self.root, check=check, input=input)
+            return proc.run(
+                ["git", *args],
+                cwd=self.root,
+                unset=REPOSITORY_VARIABLES,
+                check=check,
+                input=input,
+            )
         except CommandFailed as exc:
-            raise GitError(exc.message) from None
+            raise GitError(exc.message, hint=exc.hint) from None
 
     def is_repo(self) -> bool:
         return self.run("rev-parse", "--git-dir", check=False).ok

@@ -14,11 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
-from leptonci.core.errors import ConfigError, GitHubError
+from leptonci.core.errors import ConfigError, GitHubError, GitHubUnavailable
 from leptonci.core.redact import redact, register_secret
+
+if TYPE_CHECKING:  # github3.py ships no types: these name what the values are
+    import requests
+    from github3.repos.repo import Repository
 
 DEFAULT_API_URL = "https://api.github.com"
 T = TypeVar("T")
@@ -105,7 +110,7 @@ class GitHub:
         self._gh.session.base_url = settings.api_url
         self._gh.session.default_read_timeout = timeout
         self._gh.session.default_connect_timeout = min(timeout, 10.0)
-        self._repo: Any = None
+        self._repo: Repository | None = None
 
     # -- operations ---------------------------------------------------------------
     def upsert_comment(self, *, number: int, marker: str, body: str) -> CommentResult:
@@ -201,7 +206,7 @@ class GitHub:
     def repo_name(self) -> str:
         return self.settings.repository
 
-    def _repository(self) -> Any:
+    def _repository(self) -> Repository:
         if self._repo is None:
             repo = self._gh.repository(self.settings.owner, self.settings.name)
             if repo is None:
@@ -211,47 +216,53 @@ class GitHub:
 
     def _call(self, what: str, needs: str, op: Callable[[], T]) -> T:
         """Run op; retry it whole on transient failures; map errors to GitHubError."""
-        from github3 import exceptions as gh_exc
 
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return op()
-            except gh_exc.GitHubError as exc:
-                code = exc.code or 0
-                message = redact(str(getattr(exc, "msg", "") or exc))
-                if code == 0:  # github3's IncompleteResponse: no status, missing fields
-                    raise GitHubError(
-                        f"GitHub's answer to {what} in {self.repo_name} was incomplete: {message}",
-                        hint="check that GITHUB_API_URL points at a GitHub REST API",
-                    ) from None
-                wait = _rate_limit_wait(exc.response, code, message)
-                if wait is None and code in (401, 403):
-                    raise _refused(self.repo_name, what, needs, code, message) from None
-                if wait is None and not (code >= 500 or code == 429):
-                    raise GitHubError(
-                        f"GitHub answered {code} to {what} in {self.repo_name}: {message}",
-                        hint="check the repository, branch or number the workflow passes",
-                    ) from None
-                last = f"{code} {message}"
-                delay = wait if wait is not None else _backoff(attempt)
-            except gh_exc.TransportError as exc:
-                last = redact(f"{type(exc).__name__}: {exc}")
-                delay = _backoff(attempt)
-            if attempt < self.attempts:
-                self.sleep(min(delay, self.max_wait))
-        raise GitHubError(
-            f"GitHub kept failing for {what} in {self.repo_name} after {self.attempts} "
-            f"attempts: {last}",
-            hint="retry the job later; see https://www.githubstatus.com",
+        def gave_up(last: Exception, tries: int) -> GitHubError:
+            return GitHubError(
+                f"GitHub kept failing for {what} in {self.repo_name} after {tries} "
+                f"attempts: {last}",
+                hint="retry the job later; see https://www.githubstatus.com",
+            )
+
+        return retry_call(
+            lambda: self._once(what, needs, op),
+            what=f"GitHub {what} in {self.repo_name}",
+            schedule=Backoff(attempts=self.attempts, base_delay=0.5, max_delay=30.0),
+            give_up=gave_up,
+            max_wait=self.max_wait,
+            sleep=self.sleep,
         )
 
+    def _once(self, what: str, needs: str, op: Callable[[], T]) -> T:
+        """Run op once; a failure becomes a GitHubError, retryable (GitHubUnavailable)
+        for 5xx, rate limits and transport errors."""
+        from github3 import exceptions as gh_exc
 
-def _backoff(attempt: int) -> float:
-    return Backoff(base_delay=0.5, max_delay=30.0).delay(attempt)
+        try:
+            return op()
+        except gh_exc.GitHubError as exc:
+            code = exc.code or 0
+            message = redact(str(getattr(exc, "msg", "") or exc))
+            if code == 0:  # github3's IncompleteResponse: no status, missing fields
+                raise GitHubError(
+                    f"GitHub's answer to {what} in {self.repo_name} was incomplete: {message}",
+                    hint="check that GITHUB_API_URL points at a GitHub REST API",
+                ) from None
+            wait = _rate_limit_wait(exc.response, code, message)
+            if wait is None and code in (401, 403):
+                raise _refused(self.repo_name, what, needs, code, message) from None
+            if wait is None and not (code >= 500 or code == 429):
+                raise GitHubError(
+                    f"GitHub answered {code} to {what} in {self.repo_name}: {message}",
+                    hint="check the repository, branch or number the workflow passes",
+                ) from None
+            # the message is the detail the give-up line ends with: "503 Service Unavailable"
+            raise GitHubUnavailable(f"{code} {message}", retry_after=wait) from None
+        except gh_exc.TransportError as exc:
+            raise GitHubUnavailable(redact(f"{type(exc).__name__}: {exc}")) from None
 
 
-def _rate_limit_wait(response: Any, code: int, message: str) -> float | None:
+def _rate_limit_wait(response: requests.Response | None, code: int, message: str) -> float | None:
     """Seconds to wait when the response is a (primary or secondary) rate limit."""
     if code not in (403, 429) or response is None:
         return None

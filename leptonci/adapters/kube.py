@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leptonci.adapters import kustomize
 from leptonci.adapters.kube_client import (
@@ -25,6 +25,9 @@ from leptonci.adapters.kube_watch import parse_workload, verify_rollout
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ConfigError
 from leptonci.core.redact import redact
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 __all__ = [
     "FIELD_MANAGER",
@@ -79,7 +82,9 @@ def _api_base(api_version: str) -> str:
     return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
 
 
-def _resource_for(api: Any, api_version: str, kind: str, policy: RetryPolicy) -> tuple[str, bool]:
+def _resource_for(
+    api: ApiClient, api_version: str, kind: str, policy: RetryPolicy
+) -> tuple[str, bool]:
     if kind in _KINDS:
         return _KINDS[kind]
     listing = with_retries(
@@ -120,7 +125,7 @@ def apply_overlay(
     cluster: ClusterConfig,
     *,
     rendered_yaml: str,
-    api_client: Any = None,
+    api_client: ApiClient | None = None,
     policy: RetryPolicy | None = None,
 ) -> list[str]:
     """Server-side apply every object (field manager "leptonci", conflicts forced).
@@ -163,7 +168,10 @@ def apply_overlay(
 
 
 def live_image(
-    cluster: ClusterConfig, api_client: Any = None, *, policy: RetryPolicy | None = None
+    cluster: ClusterConfig,
+    api_client: ApiClient | None = None,
+    *,
+    policy: RetryPolicy | None = None,
 ) -> str | None:
     """The image the workload's pod template runs (first container), or None if absent."""
     api = api_client if api_client is not None else load_api_client(cluster)

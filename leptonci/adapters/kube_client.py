@@ -14,14 +14,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ClusterError, ConfigError
 from leptonci.core.redact import redact, register_secret
 
+if TYPE_CHECKING:  # the client is imported where it is used, to keep `--help` light
+    from kubernetes.client import ApiClient
+    from urllib3 import BaseHTTPResponse
+
 T = TypeVar("T")
+Timeout = float | tuple[float, float]  # seconds: total, or (connect, read)
+QueryValue = str | int | None  # a None value leaves the parameter out
 
 # (connect, read) seconds for plain requests; watches set their own read timeout.
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -45,18 +52,17 @@ class RetryPolicy(Backoff):
     max_delay: float = 5.0
 
 
-class ApiError(Exception):
-    """One failed API response (internal; callers see ClusterError)."""
+class ApiError(ClusterError):
+    """One failed API request: an answer (status, reason, the Status message) or no
+    answer at all (status 0). Retryable for 5xx, 429 and no answer; ``with_retries``
+    turns it into the ClusterError callers see, which names what was being done."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{status} {reason}: {message}")
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(redact(f"{status} {reason}: {detail}"))
         self.status = status
         self.reason = reason
-        self.message = message
-
-    @property
-    def retryable(self) -> bool:
-        return self.status == 0 or self.status == 429 or self.status >= 500
+        self.detail = detail
+        self.retryable = status == 0 or status == 429 or status >= 500
 
 
 # -- loading -------------------------------------------------------------------------
@@ -92,7 +98,7 @@ def register_kubeconfig_secrets(text: str) -> None:
         _register_values(user)
 
 
-def _register_values(node: Any) -> None:
+def _register_values(node: object) -> None:
     if isinstance(node, Mapping):
         for key, value in node.items():
             if isinstance(value, str) and str(key).lower() in _SECRET_KEYS:
@@ -110,7 +116,7 @@ def _register_values(node: Any) -> None:
 
 def load_api_client(
     cluster: ClusterConfig, *, env: Mapping[str, str] | None = None, root: Path | None = None
-) -> Any:
+) -> ApiClient:
     """A ``kubernetes.client.ApiClient`` for the cluster's kubeconfig and context.
 
     Falls back to the in-cluster service account when no kubeconfig file exists and
@@ -156,14 +162,14 @@ def load_api_client(
     return api
 
 
-def _register_client_secrets(api: Any) -> None:
+def _register_client_secrets(api: ApiClient) -> None:
     conf = api.configuration
     for value in (getattr(conf, "api_key", None) or {}).values():
         register_secret(str(value).removeprefix("Bearer ").strip())
     register_secret(getattr(conf, "password", None))
 
 
-def api_client_for_host(host: str, *, token: str | None = None) -> Any:
+def api_client_for_host(host: str, *, token: str | None = None) -> ApiClient:
     """An ApiClient for a plain URL (tests, port-forwards); the token is registered secret."""
     from kubernetes import client
 
@@ -179,15 +185,15 @@ def api_client_for_host(host: str, *, token: str | None = None) -> Any:
 
 
 def open_request(
-    api: Any,
+    api: ApiClient,
     method: str,
     path: str,
     *,
-    query: Iterable[tuple[str, Any]] = (),
-    body: Any = None,
+    query: Iterable[tuple[str, QueryValue]] = (),
+    body: object = None,
     content_type: str | None = None,
-    timeout: Any = REQUEST_TIMEOUT,
-) -> Any:
+    timeout: Timeout = REQUEST_TIMEOUT,
+) -> BaseHTTPResponse:
     """Send one request; return the urllib3 response unread, or raise ApiError."""
     from kubernetes.client.exceptions import ApiException
 
@@ -210,15 +216,24 @@ def open_request(
         if _is_transport_error(exc):
             raise ApiError(0, type(exc).__name__, _first_line(exc)) from None
         raise
-    raw = response.response
+    raw: BaseHTTPResponse = response.response  # the client's RESTResponse wraps urllib3's
     if not 200 <= raw.status <= 299:
         data = raw.data
         raise ApiError(raw.status, str(raw.reason or ""), _status_message(data))
     return raw
 
 
-def request_json(api: Any, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    raw = open_request(api, method, path, **kwargs)
+def request_json(
+    api: ApiClient,
+    method: str,
+    path: str,
+    *,
+    query: Iterable[tuple[str, QueryValue]] = (),
+    body: object = None,
+    content_type: str | None = None,
+) -> dict[str, Any]:
+    """Send one request and return its JSON object, or raise ApiError."""
+    raw = open_request(api, method, path, query=query, body=body, content_type=content_type)
     try:
         data = json.loads(raw.data or b"{}")
     except ValueError:
@@ -231,28 +246,27 @@ def with_retries(
     *,
     what: str,
     policy: RetryPolicy | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
 ) -> T:
-    """Run call, retrying retryable API failures with backoff; then raise ClusterError."""
-    policy = policy or RetryPolicy()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return call()
-        except ApiError as exc:
-            if not exc.retryable:
-                raise cluster_error(what, exc) from None
-            if attempt >= policy.attempts:
-                raise cluster_error(what, exc, attempts=attempt) from None
-            sleep(policy.delay(attempt))
+    """Run call, retrying retryable API failures with backoff; an ApiError that is not
+    retryable, or the last one, becomes a ClusterError saying what was being done."""
+
+    def gave_up(last: Exception, tries: int) -> Exception:
+        return cluster_error(what, last, attempts=tries) if isinstance(last, ApiError) else last
+
+    try:
+        return retry_call(
+            call, what=what, schedule=policy or RetryPolicy(), give_up=gave_up, sleep=sleep
+        )
+    except ApiError as exc:
+        raise cluster_error(what, exc) from None
 
 
 def cluster_error(what: str, exc: ApiError, *, attempts: int = 1) -> ClusterError:
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     detail = f"{exc.status} {exc.reason}".strip() if exc.status else exc.reason
-    if exc.message:
-        detail += f": {exc.message}"
+    if exc.detail:
+        detail += f": {exc.detail}"
     hint = "check the cluster's API server and retry"
     if exc.status in (401, 403):
         hint = "check the kubeconfig credentials and the RBAC Role (docs/clusters.md)"

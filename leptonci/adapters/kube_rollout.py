@@ -162,7 +162,7 @@ def _pod_failure(pod: Obj) -> tuple[str, str] | None:
 
 def _condition(deployment: Obj, kind: str) -> Obj | None:
     for cond in (deployment.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
+        if isinstance(cond, Mapping) and cond.get("type") == kind:
             return cond
     return None
 

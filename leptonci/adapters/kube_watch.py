@@ -18,12 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leptonci.adapters.kube_client import (
     ApiError,
     RetryPolicy,
-    cluster_error,
     open_request,
     request_json,
     with_retries,
@@ -38,6 +37,10 @@ from leptonci.adapters.kube_rollout import (
 )
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ClusterError, ConfigError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+    from urllib3 import BaseHTTPResponse
 
 WATCH_SECONDS = 240  # server-side watch timeout; the stream then resumes from its version
 
@@ -55,7 +58,7 @@ class ResourceWatcher(threading.Thread):
 
     def __init__(
         self,
-        api: Any,
+        api: ApiClient,
         *,
         kind: str,
         path: str,
@@ -70,7 +73,7 @@ class ResourceWatcher(threading.Thread):
         self.selectors = [("fieldSelector", field_selector), ("labelSelector", label_selector)]
         self.policy, self.what = policy, what
         self._stopped = threading.Event()
-        self._response: Any = None
+        self._response: BaseHTTPResponse | None = None
         self.version: str | None = None
         self.connects = 0  # how many watch streams were opened (tests read it)
 
@@ -92,31 +95,37 @@ class ResourceWatcher(threading.Thread):
                 self.out.put(_Message(self.kind, "ERROR", error=exc))
 
     def _run(self) -> None:
-        failures = 0
+        quiet = 0  # streams in a row that ended with nothing in them
         while not self._stopped.is_set():
-            if self.version is None:
-                self._relist()
-            try:
-                got_events = self._watch_once()
-            except ApiError as exc:
-                if self._stopped.is_set():
-                    return
-                if exc.status == 410:  # our resourceVersion is too old: start over
-                    self.version = None
-                    continue
-                if not exc.retryable:
-                    raise cluster_error(f"watching {self.what}", exc) from None
-                failures += 1
-                if failures >= self.policy.attempts:
-                    raise cluster_error(f"watching {self.what}", exc, attempts=failures) from None
-                self._stopped.wait(self.policy.delay(failures))
-                continue
+            # Failing to (re)connect is retried, bounded; the wait ends early on stop().
+            got_events = with_retries(
+                self._stream,
+                what=f"watching {self.what}",
+                policy=self.policy,
+                sleep=self._stopped.wait,
+            )
             if got_events:
-                failures = 0
+                quiet = 0
             elif not self._stopped.is_set():
                 # A stream that ends at once with nothing in it: back off, don't spin.
-                failures = min(failures + 1, self.policy.attempts)
-                self._stopped.wait(self.policy.delay(failures))
+                quiet = min(quiet + 1, self.policy.attempts)
+                self._stopped.wait(self.policy.delay(quiet))
+
+    def _stream(self) -> bool:
+        """List if needed, then read one watch stream; True if it carried any event."""
+        if self._stopped.is_set():
+            return False
+        if self.version is None:
+            self._relist()
+        try:
+            return self._watch_once()
+        except ApiError as exc:
+            if self._stopped.is_set():
+                return False
+            if exc.status == 410:  # our resourceVersion is too old: start over
+                self.version = None
+                return True
+            raise
 
     def _relist(self) -> None:
         data = with_retries(
@@ -198,7 +207,7 @@ def verify_rollout(
     *,
     digest: str,
     timeout: float,
-    api_client: Any = None,
+    api_client: ApiClient | None = None,
     policy: RetryPolicy | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> VerifyResult:
@@ -280,7 +289,7 @@ def _fold(state: RolloutState, message: _Message, *, name: str) -> None:
 
 
 def _child_watchers(
-    api: Any,
+    api: ApiClient,
     state: RolloutState,
     ns: str,
     events: queue.Queue[_Message],

@@ -29,5 +29,5 @@ def render(root: Path, env_path: str) -> str:
     try:
         return proc.run([*cmd, str(root / env_path)], timeout=120).stdout
     except CommandFailed as exc:
-        detail = exc.message.split("stderr: ", 1)[-1]
+        detail = proc.tail(exc.stderr) or exc.message
         raise ConfigError(f"kustomize cannot render the overlay: {detail}", file=env_path) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,8 @@ class Result:
         return self.returncode == 0
 
 
-def _tail(text: str) -> str:
+def tail(text: str) -> str:
+    """The last non-blank lines of text, joined on one line: what an error message shows."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return " | ".join(lines[-_TAIL_LINES:])
 
@@ -46,19 +47,22 @@ def run(
     *,
     cwd: Path | str | None = None,
     env: Mapping[str, str] | None = None,
+    unset: Iterable[str] = (),
     input: str | None = None,
     check: bool = True,
     timeout: float | None = 600,
 ) -> Result:
     """Run a command and capture its output.
 
-    ``env`` entries are added to the current environment. With ``check`` a non-zero
-    exit raises ``CommandFailed``; a timeout raises ``TransientError``.
+    The command inherits the current environment, with ``env`` entries added and the
+    variables named in ``unset`` removed. With ``check`` a non-zero exit raises
+    ``CommandFailed``; a timeout raises ``TransientError``.
     """
     full_env = None
-    if env is not None:
-        full_env = dict(os.environ)
-        full_env.update(env)
+    drop = set(unset)
+    if env is not None or drop:
+        full_env = {k: v for k, v in os.environ.items() if k not in drop}
+        full_env.update(env or {})
     try:
         proc = subprocess.run(
             list(args),
@@ -72,20 +76,34 @@ def run(
         )
     except FileNotFoundError as exc:
         raise CommandFailed(
-            f"command not found: {args[0]}", hint="install it or put it on PATH"
+            f"command not found: {args[0]}",
+            command=describe(args),
+            returncode=None,
+            hint="install it or put it on PATH",
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise TransientError(f"`{describe(args)}` timed out after {timeout:.0f}s") from exc
     result = Result(tuple(args), proc.returncode, proc.stdout, proc.stderr)
     if check and not result.ok:
-        raise CommandFailed(failure_text(result))
+        raise failure(result)
     return result
+
+
+def failure(result: Result) -> CommandFailed:
+    """The error for a failed result: the tails in the message, the whole text in fields."""
+    return CommandFailed(
+        failure_text(result),
+        command=describe(result.args),
+        returncode=result.returncode,
+        stdout=redact(result.stdout),
+        stderr=redact(result.stderr),
+    )
 
 
 def failure_text(result: Result) -> str:
     parts = [f"`{describe(result.args)}` exited {result.returncode}"]
-    out = _tail(result.stdout)
-    err = _tail(result.stderr)
+    out = tail(result.stdout)
+    err = tail(result.stderr)
     if out:
         parts.append(f"stdout: {redact(out)}")
     if err:

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leptonci.adapters import kustomize
+from leptonci.adapters import kubeschema, kustomize
 from leptonci.core.config import CONFIG_FILE
 from leptonci.core.errors import ConfigError
 from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.engine.envfiles import read_ledger
 from leptonci.runtime.context import Context
 
-KUBERNETES_VERSION = "1.32"
 _NOT_K8S = {"Kustomization", "Component"}
 
 
@@ -113,7 +112,7 @@ def _documents(text: str, *, file: str) -> list[tuple[int, Any]]:
         except ConfigError as exc:
             line = (exc.line or 1) + start_line
             raise ConfigError(
-                exc.message.split(": ", 1)[-1] if exc.line else exc.message, file=file, line=line
+                exc.detail, file=file, line=line, key=exc.key, hint=exc.hint
             ) from None
     return docs
 
@@ -136,28 +135,18 @@ def _split_docs(text: str) -> list[tuple[int, str]]:
 
 
 def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> None:
-    import kubernetes_validate
-
-    try:
-        kubernetes_validate.validate(plain(doc), desired_version=KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.SchemaNotFoundError:
-        return  # a custom resource whose schema we don't carry: nothing to check against
-    except kubernetes_validate.ValidationError as exc:
-        path = list(exc.path)
-        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path)
-        key = key.replace(".[", "[")
-        kind = doc.get("kind")
-        name = (doc.get("metadata") or {}).get("name", "?")
-        message = exc.message.split("\n")[0]
-        if "Additional properties" in message:
-            message = message.replace("Additional properties are not allowed", "unknown field")
-        line = line_of(doc, path)
-        raise ConfigError(
-            f"{kind}/{name}: {message}",
-            file=file,
-            line=None if line is None else line + line_offset,
-            key=key or None,
-        ) from None
+    found = kubeschema.violation(plain(doc))
+    if found is None:
+        return
+    kind = doc.get("kind")
+    name = (doc.get("metadata") or {}).get("name", "?")
+    line = line_of(doc, list(found.path))
+    raise ConfigError(
+        f"{kind}/{name}: {found.message}",
+        file=file,
+        line=None if line is None else line + line_offset,
+        key=found.key or None,
+    )
 
 
 def _render(root: Path, env_path: str) -> int | None:

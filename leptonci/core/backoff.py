@@ -1,4 +1,7 @@
-"""Bounded exponential backoff with jitter: the one retry schedule every adapter uses."""
+"""Bounded exponential backoff with jitter: the one retry schedule every adapter uses.
+
+The schedule only: the loop that follows it is ``leptonci.adapters.retrying``.
+"""
 
 from __future__ import annotations
 

@@ -15,11 +15,17 @@ class ExitCode(IntEnum):
     NO = 1  # a "no": gate failed, verification failed, promotion refused
     BAD_INPUT = 2  # bad input or config
     OUTSIDE = 3  # an outside system failed after retries
+    BUG = 70  # a bug in leptonci itself (EX_SOFTWARE in sysexits.h), never a "no"
     INTERRUPTED = 130
 
 
 class LeptonError(Exception):
-    """Base of every error leptonci raises on purpose."""
+    """Base of every error leptonci raises on purpose.
+
+    ``retryable`` is what every retry loop reads (``leptonci.adapters.retrying``): a
+    class marks a kind of failure that may go away when tried again, and an instance
+    may set it from what the outside system answered.
+    """
 
     exit_code: ExitCode = ExitCode.BAD_INPUT
     retryable: bool = False
@@ -52,6 +58,7 @@ class ConfigError(LeptonError):
         self.file = file
         self.line = line
         self.key = key
+        self.detail = message  # the message without its file:line: key: prefix
         where = ""
         if file:
             where = file if line is None else f"{file}:{line}"
@@ -89,9 +96,19 @@ class ConflictError(RefusedError):
 
 
 class OutsideError(LeptonError):
-    """An outside system (git remote, registry, cluster, GitHub) failed."""
+    """An outside system (git remote, registry, cluster, GitHub) failed.
+
+    ``retry_after`` is a wait in seconds the system itself asked for (an HTTP
+    Retry-After or rate-limit reset); a retry waits that long instead of its backoff.
+    """
 
     exit_code = ExitCode.OUTSIDE
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class TransientError(OutsideError):
@@ -101,7 +118,28 @@ class TransientError(OutsideError):
 
 
 class CommandFailed(OutsideError):
-    """A subprocess exited non-zero; the message carries command, code and output tail."""
+    """A subprocess failed to start or exited non-zero.
+
+    The message shows the command, exit code and the tail of stdout and stderr; the
+    fields hold the whole (redacted) text, so callers never parse the message back.
+    ``returncode`` is None when the command could not be started.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str,
+        returncode: int | None,
+        stdout: str = "",
+        stderr: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.command = command
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 class GitError(OutsideError):
@@ -128,3 +166,7 @@ class ClusterError(OutsideError):
 
 class GitHubError(OutsideError):
     pass
+
+
+class GitHubUnavailable(GitHubError, TransientError):
+    """GitHub answered 5xx or a rate limit, or could not be reached: retried."""

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from leptonci.adapters.kube import apply_overlay, live_image, load_api_client, render_overlay
-from leptonci.adapters.kube_client import request_json
+from leptonci.adapters.kube_client import RetryPolicy, request_json
 from leptonci.adapters.kube_rollout import RolloutState, assess, label_selector, timed_out
 from leptonci.core.config import ClusterConfig
-from leptonci.core.errors import ConfigError
+from leptonci.core.errors import ClusterError, ConfigError
 from leptonci.core.redact import redact
 from tests.kube_rollouts import (
     NAME,
@@ -180,6 +180,18 @@ def test_render_then_apply_the_example_overlay(kube_api: Any) -> None:
     assert names == ["Service/ml-dev/digits-serving", "Deployment/ml-dev/digits-serving"]
 
 
+def test_a_broken_overlay_shows_kustomize_s_complaint_not_the_command(tmp_path: Path) -> None:
+    require_kubectl()
+    overlay = tmp_path / "environments" / "dev"
+    overlay.mkdir(parents=True)
+    (overlay / "kustomization.yaml").write_text("resources:\n- missing.yaml\n")
+    with pytest.raises(ConfigError) as info:
+        render_overlay(tmp_path, "environments/dev")
+    text = str(info.value)
+    assert text.startswith("environments/dev: kustomize cannot render the overlay: ")
+    assert "missing.yaml" in text and "exited" not in text
+
+
 def test_render_overlay_without_kustomization(tmp_path: Path) -> None:
     (tmp_path / "environments" / "dev").mkdir(parents=True)
     with pytest.raises(ConfigError, match=r"no kustomization\.yaml in environments/dev"):
@@ -188,6 +200,37 @@ def test_render_overlay_without_kustomization(tmp_path: Path) -> None:
 
 def test_live_image_of_a_missing_workload_is_none(kube_api: Any) -> None:
     assert live_image(CLUSTER, kube_api) is None
+
+
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
+
+
+def test_api_5xx_is_retried_then_answers(kube_api: Any, kube_emulator: EmulatorThread) -> None:
+    kube_emulator.emu.fail_next = 2
+    assert live_image(CLUSTER, kube_api, policy=FAST) is None
+    assert kube_emulator.emu.fail_next == 0
+
+
+def test_api_5xx_past_the_bound_names_what_and_the_attempts(
+    kube_api: Any, kube_emulator: EmulatorThread
+) -> None:
+    kube_emulator.emu.fail_next = 10
+    with pytest.raises(ClusterError) as info:
+        live_image(CLUSTER, kube_api, policy=FAST)
+    assert str(info.value).startswith(
+        f"reading deployment/{NAME} in {NAMESPACE} failed after 3 attempts: 503"
+    )
+    assert kube_emulator.emu.fail_next == 7
+    assert not info.value.retryable  # a caller's own retry must not multiply the tries
+
+
+def test_api_4xx_is_not_retried(kube_api: Any, kube_emulator: EmulatorThread) -> None:
+    kube_emulator.emu.fail_status = 403
+    kube_emulator.emu.fail_next = 10
+    with pytest.raises(ClusterError, match="failed: 403") as info:
+        live_image(CLUSTER, kube_api, policy=FAST)
+    assert kube_emulator.emu.fail_next == 9
+    assert "RBAC" in str(info.value)
 
 
 # -- the rules, table-driven -----------------------------------------------------------

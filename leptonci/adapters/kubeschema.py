@@ -1,0 +1,44 @@
+"""Kubernetes object schemas: check a manifest against the API's published JSON schemas.
+
+Through kubernetes-validate (imported here only, and only when a check runs: it loads
+large schema files). The answer is a ``SchemaViolation`` naming the key path and the
+problem, or None; the caller knows the file and line and words the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+KUBERNETES_VERSION = "1.32"
+
+
+@dataclass(frozen=True)
+class SchemaViolation:
+    path: tuple[str | int, ...]  # keys and list indexes from the object's root
+    message: str  # one line, e.g. "unknown field 'replica'"
+
+    @property
+    def key(self) -> str:
+        """The path as a key path: ``spec.template.spec.containers[0].image``."""
+        key = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in self.path)
+        return key.replace(".[", "[")
+
+
+def violation(
+    obj: Mapping[str, object], *, version: str = KUBERNETES_VERSION
+) -> SchemaViolation | None:
+    """The first way obj breaks its kind's schema, or None when it fits (or when its kind,
+    a custom resource, has no schema to check against)."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(dict(obj), desired_version=version, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return None
+    except kubernetes_validate.ValidationError as exc:
+        message = exc.message.split("\n")[0]
+        if "Additional properties" in message:
+            message = message.replace("Additional properties are not allowed", "unknown field")
+        return SchemaViolation(tuple(exc.path), message)
+    return None
