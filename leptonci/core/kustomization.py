@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# kustomize accepts exactly these three (kustomize/api konfig.RecognizedKustomizationFileNames).
+# kustomize accepts exactly these three names (and refuses a folder holding more than one).
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
