@@ -22,6 +22,7 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.imageref import is_host, is_repository
 
 CONFIG_FILE = "leptonci.yaml"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -78,7 +79,7 @@ class ImageConfig(_Model):
     @field_validator("repository", "name")
     @classmethod
     def _ref_chars(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z0-9]+([._/-][a-z0-9]+)*", value):
+        if value is not None and not is_repository(value):
             raise ValueError(f"{value!r} is not a valid image repository name")
         return value
 
@@ -158,7 +159,8 @@ class Config(_Model):
             if not value[len("oci-layout:") :]:
                 raise ValueError("oci-layout: needs a folder, e.g. oci-layout:.leptonci/oci")
             return value
-        if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)?", value):
+        host, slash, namespace = value.partition("/")
+        if not is_host(host) or (slash and not is_repository(namespace)):
             raise ValueError(f"{value!r} is not HOST[:PORT]/NAMESPACE or oci-layout:DIR")
         return value
 
