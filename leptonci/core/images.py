@@ -215,7 +215,3 @@ def epoch_seconds(iso: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0, int(moment.timestamp()))
-
-
-def short_digest(digest: str) -> str:
-    return digest.split(":", 1)[-1][:12]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from leptonci.core.imageref import short_digest
 from leptonci.core.ledger import ReleaseRecord
-from leptonci.core.tables import render_table, short_digest
+from leptonci.core.tables import render_table
 from leptonci.engine.envfiles import read_ledger
 from leptonci.runtime.context import Context
 
