@@ -22,7 +22,8 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from leptonci.core.errors import ConfigError
-from leptonci.core.imageref import is_host, is_repository
+from leptonci.core.imageref import is_repository
+from leptonci.core.images import parse_destination
 
 CONFIG_FILE = "leptonci.yaml"
 NAME_RE = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -155,13 +156,10 @@ class Config(_Model):
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str) -> str:
-        if value.startswith("oci-layout:"):
-            if not value[len("oci-layout:") :]:
-                raise ValueError("oci-layout: needs a folder, e.g. oci-layout:.leptonci/oci")
-            return value
-        host, slash, namespace = value.partition("/")
-        if not is_host(host) or (slash and not is_repository(namespace)):
-            raise ValueError(f"{value!r} is not HOST[:PORT]/NAMESPACE or oci-layout:DIR")
+        try:
+            parse_destination(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message.removeprefix("registry: ")) from None
         return value
 
     # -- lookups ---------------------------------------------------------------------

@@ -80,10 +80,10 @@ def parse_destination(registry: str) -> Destination:
         if not folder:
             raise ConfigError("registry: oci-layout: needs a folder, e.g. oci-layout:.leptonci/oci")
         return Destination("layout", layout_dir=folder)
-    host, _, namespace = registry.partition("/")
+    host, slash, namespace = registry.partition("/")
     if not is_host(host):
         raise ConfigError(f"registry: {registry!r} is not HOST[:PORT]/NAMESPACE or oci-layout:DIR")
-    if namespace and not is_repository(namespace):
+    if slash and not is_repository(namespace):
         raise ConfigError(f"registry: namespace {namespace!r} is not a valid repository path")
     return Destination("registry", host=host, namespace=namespace)
 
