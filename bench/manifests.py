@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-import leptonci.manifests as manifests
+import leptonci.manifests.edit as editor
 from leptonci.manifests import ImageTarget, edit_folder
 from leptonci.manifests.locate import _ruamel_locate
 
@@ -124,12 +124,12 @@ def run_load_dump(dirs: list[Path]) -> int:
 
 def run_edit_ruamel_only(dirs: list[Path]) -> int:
     """The same edit with the fast locator off: every file located by ruamel's composer."""
-    fast = manifests.locate
-    manifests.locate = lambda text, *, path="<text>": _ruamel_locate(text, path=path)
+    fast = editor.locate  # the name edit_text calls: patching the package's has no effect
+    editor.locate = lambda text, *, path="<text>": _ruamel_locate(text, path=path)
     try:
         return run_edit(dirs)
     finally:
-        manifests.locate = fast
+        editor.locate = fast
 
 
 def timed(fn: Callable[[list[Path]], int], dirs: list[Path]) -> tuple[float, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from leptonci.core.actions import Step
 from leptonci.core.errors import GateFailed
-from leptonci.core.images import short_digest
+from leptonci.core.imageref import short_digest
 from leptonci.core.plan import Plan
 from leptonci.core.release import release_id
 from leptonci.core.training_contract import candidate_label

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from leptonci.adapters.git import Git
 from leptonci.core.errors import UsageError
+from leptonci.core.imageref import short_digest
 from leptonci.core.ledger import Ledger, ReleaseRecord
-from leptonci.core.tables import render_table, short_digest
+from leptonci.core.tables import render_table
 from leptonci.core.trailers import CommitTrailers, history_from_commits, parse_trailers
 from leptonci.engine.envfiles import read_worktree
 from leptonci.runtime.context import Context

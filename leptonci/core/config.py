@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml.comments import CommentedMap
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.imageref import is_repository
+from leptonci.core.images import parse_destination
 from leptonci.core.yamldoc import key_path, line_of, load_yaml_with_lines, plain
 
 CONFIG_FILE = "leptonci.yaml"
@@ -76,7 +78,7 @@ class ImageConfig(_Model):
     @field_validator("repository", "name")
     @classmethod
     def _ref_chars(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z0-9]+([._/-][a-z0-9]+)*", value):
+        if value is not None and not is_repository(value):
             raise ValueError(f"{value!r} is not a valid image repository name")
         return value
 
@@ -152,12 +154,10 @@ class Config(_Model):
     @field_validator("registry")
     @classmethod
     def _registry(cls, value: str) -> str:
-        if value.startswith("oci-layout:"):
-            if not value[len("oci-layout:") :]:
-                raise ValueError("oci-layout: needs a folder, e.g. oci-layout:.leptonci/oci")
-            return value
-        if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)?", value):
-            raise ValueError(f"{value!r} is not HOST[:PORT]/NAMESPACE or oci-layout:DIR")
+        try:
+            parse_destination(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message.removeprefix("registry: ")) from None
         return value
 
     # -- lookups ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.imageref import ImageRef, is_digest, is_host, is_repository, is_tag
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -43,8 +44,6 @@ LAYOUT_PREFIX = "oci-layout:"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 _LOOPBACK = re.compile(r"^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_REPO_RE = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -81,10 +80,10 @@ def parse_destination(registry: str) -> Destination:
         if not folder:
             raise ConfigError("registry: oci-layout: needs a folder, e.g. oci-layout:.leptonci/oci")
         return Destination("layout", layout_dir=folder)
-    host, _, namespace = registry.partition("/")
-    if not host or not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?|\[::1\](:[0-9]+)?", host):
+    host, slash, namespace = registry.partition("/")
+    if not is_host(host):
         raise ConfigError(f"registry: {registry!r} is not HOST[:PORT]/NAMESPACE or oci-layout:DIR")
-    if namespace and not _REPO_RE.match(namespace):
+    if slash and not is_repository(namespace):
         raise ConfigError(f"registry: namespace {namespace!r} is not a valid repository path")
     return Destination("registry", host=host, namespace=namespace)
 
@@ -106,7 +105,7 @@ class BaseRef:
     kind: str  # "scratch" | "registry" | "layout"
     host: str = ""  # registry API host
     repository: str = ""
-    reference: str = ""  # tag or "sha256:..." digest
+    reference: str = ""  # tag or digest
     layout_dir: str = ""
 
     def __str__(self) -> str:
@@ -114,12 +113,16 @@ class BaseRef:
             return "scratch"
         if self.kind == "layout":
             return f"{LAYOUT_PREFIX}{self.layout_dir}:{self.reference}"
-        sep = "@" if self.reference.startswith("sha256:") else ":"
+        sep = "@" if is_digest(self.reference) else ":"
         return f"{self.host}/{self.repository}{sep}{self.reference}"
 
 
 def parse_base(text: str) -> BaseRef:
-    """``scratch`` | ``[HOST/]REPO[:TAG|@DIGEST]`` | ``oci-layout:DIR[:TAG]``."""
+    """``scratch`` | ``[HOST/]REPO[:TAG][@DIGEST]`` | ``oci-layout:DIR[:TAG]``.
+
+    A reference without a host is Docker Hub's (``library/`` for a one-part name), and
+    without a tag or digest it is ``latest``. Given both, the digest is what is pulled.
+    """
     text = text.strip()
     if text in ("", "scratch"):
         return BaseRef("scratch")
@@ -131,28 +134,16 @@ def parse_base(text: str) -> BaseRef:
         if not folder:
             raise ConfigError(f"image.base: {text!r} needs a folder: oci-layout:DIR[:TAG]")
         return BaseRef("layout", layout_dir=folder, reference=tag)
-    name, reference = text, "latest"
-    if "@" in text:
-        name, reference = text.split("@", 1)
-        if not re.fullmatch(r"sha256:[0-9a-f]{64}", reference):
-            raise ConfigError(f"image.base: {text!r} has a malformed digest")
-    else:
-        head, sep, tag = text.rpartition(":")
-        if sep and "/" not in tag:
-            name, reference = head, tag
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        host, repo = first, rest
-    else:
-        host, repo = DOCKER_HUB, name
+    try:
+        ref = ImageRef.parse(text)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, key="image.base", hint=exc.hint) from None
+    host, repo = ref.registry or DOCKER_HUB, ref.repository
     if host == DOCKER_HUB:
         host = DOCKER_HUB_API
         if "/" not in repo:
             repo = f"library/{repo}"
-    if not _REPO_RE.match(repo) or not (
-        reference.startswith("sha256:") or _TAG_RE.match(reference)
-    ):
-        raise ConfigError(f"image.base: {text!r} is not a valid image reference")
+    reference = ref.digest or ref.tag or "latest"
     return BaseRef("registry", host=host, repository=repo, reference=reference)
 
 
@@ -162,7 +153,7 @@ def image_tags(release: str, source_short: str) -> tuple[str, ...]:
     if source_short and source_short not in tags:
         tags.append(source_short)
     for tag in tags:
-        if not _TAG_RE.match(tag):
+        if not is_tag(tag):
             raise ConfigError(f"{tag!r} is not a valid image tag")
     return tuple(tags)
 
@@ -224,7 +215,3 @@ def epoch_seconds(iso: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0, int(moment.timestamp()))
-
-
-def short_digest(digest: str) -> str:
-    return digest.split(":", 1)[-1][:12]

@@ -17,10 +17,3 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     out = [line(headers), line(["-" * w for w in widths])]
     out.extend(line(row) for row in rows)
     return "\n".join(out) + "\n"
-
-
-def short_digest(digest: str) -> str:
-    if not digest:
-        return "-"
-    algo, _, hexpart = digest.partition(":")
-    return f"{algo}:{hexpart[:12]}" if hexpart else digest[:19]

@@ -8,8 +8,9 @@ from typing import Any
 from leptonci.adapters import kube
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import LeptonError
+from leptonci.core.imageref import short_digest
 from leptonci.core.ledger import ReleaseRecord
-from leptonci.core.tables import render_table, short_digest
+from leptonci.core.tables import render_table
 from leptonci.engine.envfiles import read_ledger
 from leptonci.runtime.context import Context
 

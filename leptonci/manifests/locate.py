@@ -12,63 +12,15 @@ line it is not sure about; it never guesses.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import Node as YamlNode
 
 from leptonci.core.errors import ConfigError
-
-
-@dataclass(slots=True, eq=False)
-class Scalar:
-    value: str
-    style: str  # "" plain, "'" or '"' quoted, "|" or ">" block
-    start: int  # span of the value text (anchor and tag excluded)
-    end: int
-    line: int  # 1-based
-    empty: bool = False  # no text at all (`key:` with nothing): start == end, just after ':'
-
-
-@dataclass(slots=True, eq=False)
-class Mapping:
-    pairs: list[tuple[Scalar, Node]] = field(default_factory=list)
-    flow: bool = False
-    start: int = 0
-    end: int = 0  # meaningful for flow mappings: just after '}'
-
-
-@dataclass(slots=True, eq=False)
-class Sequence:
-    items: list[Node] = field(default_factory=list)
-    flow: bool = False
-    start: int = 0  # block: the first '-'; flow: '['
-    end: int = 0  # meaningful for flow sequences: just after ']'
-    column: int = 0  # block: column of the '-'
-
-
-Node = Scalar | Mapping | Sequence
-
-
-def get(mapping: Node | None, key: str) -> Node | None:
-    if isinstance(mapping, Mapping):
-        for k, v in mapping.pairs:
-            if k.value == key:
-                return v
-    return None
-
-
-def content_end(node: Node) -> int:
-    """Where a node's own text ends (a block collection: where its last child ends)."""
-    if isinstance(node, Scalar):
-        return node.end
-    if node.flow:
-        return node.end
-    if isinstance(node, Mapping):
-        return content_end(node.pairs[-1][1]) if node.pairs else node.start
-    return content_end(node.items[-1]) if node.items else node.start
+from leptonci.manifests.nodes import Mapping, Node, Scalar, Sequence, content_end
 
 
 def locate(text: str, *, path: str = "<text>") -> list[Node | None]:
@@ -107,7 +59,7 @@ def _value_start(text: str, index: int) -> int:
     return index
 
 
-def _convert(node: Any, text: str, memo: dict[int, Node]) -> Node:
+def _convert(node: YamlNode, text: str, memo: dict[int, Node]) -> Node:
     done = memo.get(id(node))
     if done is not None:  # an alias: the same node, edited once
         return done

@@ -1,7 +1,7 @@
 """Splicing edits into YAML text at located positions, keeping every other byte.
 
 A ``Splicer`` collects replacements, removals and insertions against the original
-text (positions come from ``manifests_yaml.locate``) and applies them in one pass.
+text (positions come from ``locate``) and applies them in one pass.
 New lines copy the file's line ending and the indentation of their neighbours; a
 replaced scalar keeps its quoting style.
 """
@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence as Seq
 
 from leptonci.core.errors import ConfigError
-from leptonci.manifests.locate import Mapping, Scalar, Sequence, content_end
+from leptonci.manifests.nodes import Mapping, Scalar, Sequence, content_end
 
 _PLAIN_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/@:+-]*")
 # Values a YAML 1.1 or 1.2 resolver reads as a number, boolean or null: quote them.

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from leptonci.core.errors import PromotionRefused, UsageError
+from leptonci.core.imageref import short_digest
 from leptonci.core.ledger import ReleaseRecord
-from leptonci.core.tables import short_digest
 from leptonci.promotion.state import EnvState
 
 

@@ -69,6 +69,14 @@ def test_bad_destinations(text: str) -> None:
             "ghcr.io/o/r@sha256:" + "a" * 64,
             BaseRef("registry", "ghcr.io", "o/r", "sha256:" + "a" * 64),
         ),
+        (
+            "ghcr.io/o/r:1.0@sha512:" + "b" * 128,
+            BaseRef("registry", "ghcr.io", "o/r", "sha512:" + "b" * 128),
+        ),
+        (
+            "docker.io/busybox",
+            BaseRef("registry", "registry-1.docker.io", "library/busybox", "latest"),
+        ),
         ("oci-layout:base/busybox:1", BaseRef("layout", reference="1", layout_dir="base/busybox")),
         (
             "oci-layout:base/busybox",
@@ -80,10 +88,27 @@ def test_base_refs(text: str, expected: BaseRef) -> None:
     assert parse_base(text) == expected
 
 
-@pytest.mark.parametrize("text", ["ghcr.io/o/r@sha256:short", "UPPER/case:1", "oci-layout::1"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ghcr.io/o/r@sha256:short",
+        "UPPER/case:1",
+        "oci-layout::1",
+        "busybox:1.36-é",
+        "ghcr.io/o/r@sha256:" + "A" * 64,
+    ],
+)
 def test_bad_base_refs(text: str) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         parse_base(text)
+    assert str(info.value).startswith("image.base: ")
+
+
+def test_a_base_prints_as_it_is_pulled() -> None:
+    assert (
+        str(parse_base("ghcr.io/o/r:1.0@sha512:" + "b" * 128)) == "ghcr.io/o/r@sha512:" + "b" * 128
+    )
+    assert str(parse_base("busybox")) == "registry-1.docker.io/library/busybox:latest"
 
 
 def test_plain_http_only_for_loopback_or_listed_hosts() -> None:

@@ -84,6 +84,8 @@ def test_bad_yaml_is_a_config_error_with_file_and_line(text: str, line: int) -> 
         ("new_name", "http://registry/x"),
         ("tag", "-bad"),
         ("tag", "a b"),
+        ("tag", "r-é"),
+        ("new_name", "127.0.0.1:5000/ns/digits:r-1"),
         ("policy", "no-colon"),
     ],
 )
