@@ -15,13 +15,13 @@ remote-tracking branch as last fetched, without fetching (unless the context say
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from leptonci.adapters import kube
 from leptonci.adapters.git import Git
 from leptonci.adapters.github import settings_from_env
+from leptonci.adapters.retrying import retry_call
 from leptonci.core.actions import Action
 from leptonci.core.backoff import Backoff
 from leptonci.core.config import EnvironmentConfig
@@ -78,7 +78,6 @@ class Landed:
     plan: Plan
     changes: tuple[Change, ...]
     applied: Applied | None = None  # None: a dry run, or nothing to do
-    attempts: int = 0
     models: tuple[str, ...] = ()
 
     @property
@@ -106,44 +105,47 @@ def land(
     remote, branch = ctx.config.git.remote, ctx.config.git.branch
     paths = [env.path for env in writes]
     retries = ctx.config.git.push_retries
-    backoff = Backoff(attempts=retries + 1, base_delay=0.2, max_delay=5.0)
+    first: list[Proposal] = []  # the first round's plan, to tell a conflict from a race
+
+    def one_round() -> Landed:
+        tip = _fetch(git, remote, branch, writes)
+        check_clean(git, tip, paths, remote=remote, branch=branch)
+        git.reset_keep(tip)
+        proposal = propose(_snapshot(ctx, git, tip, writes, overlay, worktree=True))
+        if first:
+            check_conflict(first[0], proposal)
+        else:
+            first.append(proposal)
+        plan = proposal.plan()
+        if plan.empty:
+            return Landed(plan, proposal.changes, None, models=proposal.models)
+        try:
+            applied = Applier(ctx, git).apply(plan, carry)
+        except BaseException:
+            # Once main has the commit, the clone stays on it: what failed came after
+            # (the cluster apply) and the commit is the truth to retry from.
+            if not _on_remote(git, remote, branch):
+                _undo(git, tip, paths)
+            raise  # a PushRejected is retried below: fetch, plan again on the new tip
+        if not applied.landed:
+            git.reset_keep(tip)  # it went to a promotion branch, not to main
+        return Landed(plan, proposal.changes, applied, models=proposal.models)
+
     with exclusive(git):
         recover(git)
-        first: Proposal | None = None
-        for attempt in range(1, retries + 2):
-            tip = _fetch(git, remote, branch, writes)
-            check_clean(git, tip, paths, remote=remote, branch=branch)
-            git.reset_keep(tip)
-            snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=True)
-            proposal = propose(snapshot)
-            if first is not None:
-                check_conflict(first, proposal)
-            first = first or proposal
-            plan = proposal.plan()
-            if plan.empty:
-                return Landed(plan, proposal.changes, None, attempt, proposal.models)
-            try:
-                applied = Applier(ctx, git).apply(plan, carry)
-            except PushRejected:
-                _undo(git, tip, paths)
-                if attempt > retries:
-                    break
-                ctx.out.info(f"{remote} {branch} moved meanwhile; rebuilding the plan")
-                time.sleep(backoff.delay(attempt))
-                continue
-            except BaseException:
-                # Once main has the commit, the clone stays on it: what failed came after
-                # (the cluster apply) and the commit is the truth to retry from.
-                if not _on_remote(git, remote, branch):
-                    _undo(git, tip, paths)
-                raise
-            if not applied.landed:
-                git.reset_keep(tip)  # it went to a promotion branch, not to main
-            return Landed(plan, proposal.changes, applied, attempt, proposal.models)
-    raise GitError(
-        f"push to {remote} {branch} kept being rejected ({retries + 1} attempts)",
-        hint="others are landing changes; rerun, or raise git.push_retries",
-    )
+        return retry_call(
+            one_round,
+            what=f"push to {remote} {branch}",
+            schedule=Backoff(attempts=retries + 1, base_delay=0.2, max_delay=5.0),
+            retry_if=lambda exc: isinstance(exc, PushRejected),
+            before_retry=lambda _: ctx.out.info(
+                f"{remote} {branch} moved meanwhile; rebuilding the plan"
+            ),
+            give_up=lambda _, tries: GitError(
+                f"push to {remote} {branch} kept being rejected ({tries} attempts)",
+                hint="others are landing changes; rerun, or raise git.push_retries",
+            ),
+        )
 
 
 def _dry_run(
@@ -178,7 +180,7 @@ def _dry_run(
     plan = proposal.plan()
     for note in notes:
         plan = plan.with_note(note)
-    return Landed(plan, proposal.changes, None, 0, proposal.models)
+    return Landed(plan, proposal.changes, None, models=proposal.models)
 
 
 def _fetch(git: Git, remote: str, branch: str, writes: Sequence[EnvironmentConfig]) -> str:
