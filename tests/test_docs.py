@@ -76,9 +76,11 @@ def expand(usage: str) -> Iterator[list[str]]:
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The subcommands `leptonci --help` shows (the training Job's `worker` it does not)."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
+            shown = {choice.dest for choice in action._choices_actions}
+            return {name: sub for name, sub in action.choices.items() if name in shown}
     raise AssertionError("no subcommands")
 
 
@@ -155,7 +157,7 @@ def test_the_config_reference_is_a_valid_config(tmp_path: Path) -> None:
 
 def field_paths(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
     for name, field in model.model_fields.items():
-        path = f"{prefix}{name}"
+        path = f"{prefix}{field.alias or name}"  # the key as YAML spells it: nvidia.com/gpu
         yield path
         for kind in _types(field.annotation):
             if isinstance(kind, type) and issubclass(kind, BaseModel):
