@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REVISION = "deployment.kubernetes.io/revision"
-_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
-_CRASH_REASONS = {"CrashLoopBackOff"}
-_CONTAINER_REASONS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+CRASH_REASONS = {"CrashLoopBackOff"}
+CONTAINER_REASONS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 
 Obj = Mapping[str, Any]
 
@@ -141,11 +141,11 @@ def _pod_failure(pod: Obj) -> tuple[str, str] | None:
     for cs in statuses:
         waiting = (cs.get("state") or {}).get("waiting") or {}
         reason = str(waiting.get("reason") or "")
-        if reason in _CRASH_REASONS:
+        if reason in CRASH_REASONS:
             code = "crash-loop"
-        elif reason in _PULL_REASONS:
+        elif reason in PULL_REASONS:
             code = "image-pull"
-        elif reason in _CONTAINER_REASONS:
+        elif reason in CONTAINER_REASONS:
             code = "container-error"
         else:
             continue

@@ -10,8 +10,11 @@ so a dry run shows exactly what a real run applies.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from leptonci.core.yamldoc import dump_yaml
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +41,16 @@ class Action:
 def _plain(value: object) -> object:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
     return value
+
+
+def _creation_diff(label: str, text: str) -> str:
+    lines = difflib.unified_diff(
+        [], text.splitlines(keepends=True), fromfile="/dev/null", tofile=label
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,3 +192,100 @@ class SetCommitStatus(Action):
     context: str
     description: str
     target_url: str | None = None
+
+
+# -- training ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainModel(Action):
+    """Train the model here, in this process (``train.on: local``)."""
+
+    kind: ClassVar[str] = "train-model"
+    model: str
+    candidate: str  # digits-0123abcd4567
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishCandidate(Action):
+    """Push the trained candidate to the shared training cache (an OCI artifact)."""
+
+    kind: ClassVar[str] = "publish-candidate"
+    store: str  # HOST/NAMESPACE/leptonci-candidates, or oci-layout:DIR/leptonci-candidates
+    tag: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchCandidate(Action):
+    """Download a candidate from the shared training cache into the local one, verified."""
+
+    kind: ClassVar[str] = "fetch-candidate"
+    store: str
+    tag: str
+    digest: str | None = None  # None: published by the training Job this plan runs
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteObject(Action):
+    """Delete a Kubernetes object (its pods go with it: propagation Background)."""
+
+    kind: ClassVar[str] = "delete-object"
+    object_kind: str  # Job | Service
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateJob(Action):
+    """Create the training Job; its pods run the training image."""
+
+    kind: ClassVar[str] = "create-job"
+    namespace: str
+    name: str
+    manifest: Mapping[str, Any]
+
+    def diff(self) -> str:
+        return _creation_diff(f"job/{self.name}", dump_yaml(self.manifest))
+
+    def inverse(self) -> DeleteObject:
+        return DeleteObject(
+            summary=f"delete job/{self.name} in {self.namespace} and its pods",
+            object_kind="Job",
+            namespace=self.namespace,
+            name=self.name,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateService(Action):
+    """Create the headless Service the workers of an Indexed Job find each other by.
+
+    The Job's uid, known once it is created, is added as the Service's owner (the engine
+    result carries it), so the Service goes when the Job does."""
+
+    kind: ClassVar[str] = "create-service"
+    namespace: str
+    name: str
+    manifest: Mapping[str, Any]
+
+    def diff(self) -> str:
+        return _creation_diff(f"service/{self.name}", dump_yaml(self.manifest))
+
+    def inverse(self) -> DeleteObject:
+        return DeleteObject(
+            summary=f"delete service/{self.name} in {self.namespace}",
+            object_kind="Service",
+            namespace=self.namespace,
+            name=self.name,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwaitJob(Action):
+    """Watch the Job and its pods until it completes or fails (then delete it)."""
+
+    kind: ClassVar[str] = "await-job"
+    namespace: str
+    name: str
+    workers: int
+    timeout: int  # seconds: the Job's activeDeadlineSeconds

@@ -164,6 +164,11 @@ class ClusterError(OutsideError):
     pass
 
 
+class TrainingJobFailed(ClusterError):
+    """A training Job on the cluster failed: a pod could not pull its image, a worker
+    failed past its retries, the deadline passed, or the Job was deleted."""
+
+
 class GitHubError(OutsideError):
     pass
 

@@ -81,3 +81,8 @@ def content_hash(
 def candidate_label(model: str, content_hash: str) -> str:
     """A short human name for a candidate: digits-0123abcd4567."""
     return f"{model}-{content_hash.split(':', 1)[-1][:12]}"
+
+
+def candidate_tag(model: str, content_hash: str) -> str:
+    """The candidate's tag in the shared training cache: MODEL-HEX (the whole hash)."""
+    return f"{model}-{content_hash.split(':', 1)[-1]}"

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -74,3 +75,13 @@ def key_path(loc: Iterable[Any]) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def dump_yaml(data: Any) -> str:
+    """data as block-style YAML, keys in the order given (for people to read)."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined,assignment]
+    buffer = io.StringIO()
+    yaml.dump(plain(data), buffer)
+    return buffer.getvalue()
