@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -115,14 +116,58 @@ def train_and_export(
     on_epoch: EpochCallback | None = None,
 ) -> TrainingOutcome:
     """Seed, load data, build, fit, evaluate and export to export_dir (MODEL/VERSION)."""
+    where = f"{display}/{TRAIN_FILE}"
+    data = _seed_and_load(module, params, where)
+    model = _build(module, params, where)
+    _fit(module, model, data, params, where, on_epoch)
+    return _evaluate_and_export(module, model, data, params, where, export_dir)
+
+
+def train_multi_worker(
+    module: ModuleType,
+    *,
+    params: Mapping[str, Any],
+    tf_config: Mapping[str, Any],
+    export_dir: Path | None,
+    display: str,
+    on_epoch: EpochCallback | None = None,
+) -> TrainingOutcome | None:
+    """One worker of a ``MultiWorkerMirroredStrategy`` cluster described by tf_config.
+
+    Every worker loads the data and builds and fits the model inside
+    ``strategy.scope()``; the gradients are all-reduced, so all workers end with the
+    same weights. The chief (worker 0, the one given an export_dir) then copies the
+    weights into a model built outside the strategy and evaluates and exports that one,
+    alone, exactly as a local training does; the others return None.
+    """
+    os.environ["TF_CONFIG"] = json.dumps(dict(tf_config))  # read when the strategy starts
+    _quiet_tensorflow()
+    import tensorflow as tf
+
+    _patch_keras_multi_worker()
+    where = f"{display}/{TRAIN_FILE}"
+    try:  # first: the strategy must exist before any other TensorFlow op runs
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(f"TF_CONFIG: {exc}", hint="check the worker addresses") from exc
+    data = _seed_and_load(module, params, where)
+    with strategy.scope():
+        model = _build(module, params, where)
+        _fit(module, model, data, params, where, on_epoch)
+    if export_dir is None:
+        return None
+    local = _build(module, params, where)  # same architecture, no distributed variables
+    local.set_weights(model.get_weights())
+    return _evaluate_and_export(module, local, data, params, where, export_dir)
+
+
+def _seed_and_load(module: ModuleType, params: Mapping[str, Any], where: str) -> tuple[Any, ...]:
     _quiet_tensorflow()
     import keras
     import tensorflow as tf
 
-    where = f"{display}/{TRAIN_FILE}"
     keras.utils.set_random_seed(int(params["seed"]))
     tf.config.experimental.enable_op_determinism()
-
     data = _call(where, "load_data(params)", module.load_data, dict(params))
     if not isinstance(data, (tuple, list)) or len(data) != 4:
         raise ConfigError(
@@ -130,19 +175,46 @@ def train_and_export(
         )
     data = tuple(data)
     x_eval, y_eval = data[2], data[3]
-    eval_count = len(y_eval)
-    if len(x_eval) != eval_count:
+    if len(x_eval) != len(y_eval):
         raise ConfigError(
-            f"load_data(params): x_eval has {len(x_eval)} rows, y_eval {eval_count}", file=where
+            f"load_data(params): x_eval has {len(x_eval)} rows, y_eval {len(y_eval)}", file=where
         )
+    return data
+
+
+def _build(module: ModuleType, params: Mapping[str, Any], where: str) -> Any:
+    import keras
+
     model = _call(where, "build_model(params)", module.build_model, dict(params))
     if not isinstance(model, keras.Model):
         raise ConfigError(
             f"build_model(params) returned {type(model).__name__}, not a keras.Model", file=where
         )
+    return model
+
+
+def _fit(
+    module: ModuleType,
+    model: Any,
+    data: tuple[Any, ...],
+    params: Mapping[str, Any],
+    where: str,
+    on_epoch: EpochCallback | None,
+) -> None:
     callbacks = [_epoch_callback(on_epoch)] if on_epoch else []
     fit = getattr(module, "fit", None) or _default_fit
     _call(where, "fit(model, data, params, callbacks)", fit, model, data, dict(params), callbacks)
+
+
+def _evaluate_and_export(
+    module: ModuleType,
+    model: Any,
+    data: tuple[Any, ...],
+    params: Mapping[str, Any],
+    where: str,
+    export_dir: Path,
+) -> TrainingOutcome:
+    x_eval, y_eval = data[2], data[3]
     evaluate = getattr(module, "evaluate", None) or _default_evaluate
     raw = _call(where, "evaluate(model, data, params)", evaluate, model, data, dict(params))
     metrics = _metrics(raw, where)
@@ -151,7 +223,69 @@ def train_and_export(
     model.export(str(export_dir), format="tf_saved_model", verbose=False)
     if not (export_dir / "saved_model.pb").is_file():
         raise ConfigError(f"export wrote no saved_model.pb to {export_dir}", file=where)
-    return TrainingOutcome(metrics, fingerprint, eval_count, export_dir)
+    return TrainingOutcome(metrics, fingerprint, len(y_eval), export_dir)
+
+
+_PATCHED = False
+
+
+def _patch_keras_multi_worker() -> None:
+    """Work around Keras 3's multi-worker reductions (tensorflow/tensorflow#72388).
+
+    Under ``MultiWorkerMirroredStrategy`` Keras 3's TensorFlow trainer fails in two
+    places: its first symbolic build reduces the (x, y) input batch as one value
+    ("Attempt to convert a value (PerReplica...)"), and each step reduces scalar
+    metrics along axis 0 ("Invalid reduction dimension 0 for input with 0
+    dimensions"). The build only needs a batch's shapes, so it gets this worker's own
+    batch; a scalar is reduced without an axis. Nothing changes without a multi-worker
+    strategy, and nothing is patched if Keras no longer has these functions.
+    """
+    global _PATCHED
+    if _PATCHED:
+        return
+    try:
+        from keras.src import tree
+        from keras.src.backend.tensorflow import trainer
+    except ImportError:
+        return
+    reduce_per_replica = getattr(trainer, "reduce_per_replica", None)
+    multi_worker = getattr(trainer, "_collective_all_reduce_multi_worker", None)
+    cls = getattr(trainer, "TensorFlowTrainer", None)
+    if reduce_per_replica is None or multi_worker is None or cls is None:
+        return
+    import tensorflow as tf
+
+    def reduce_scalars_without_axis(values: Any, strategy: Any, reduction: str) -> Any:
+        if not (multi_worker(strategy) and reduction in ("auto", "mean")):
+            return reduce_per_replica(values, strategy, reduction)
+
+        def one(value: Any) -> Any:
+            rank = getattr(getattr(value, "shape", None), "rank", None)
+            return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
+
+        return tree.map_structure(one, values)
+
+    def build_from_local_batch(self: Any, iterator: Any = None, data_batch: Any = None) -> None:
+        if self._distribute_strategy is None:
+            return
+        strategy = self.distribute_strategy
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(
+                    lambda v: (
+                        strategy.experimental_local_results(v)[0]
+                        if isinstance(v, tf.distribute.DistributedValues)
+                        else v
+                    ),
+                    next(it),
+                )
+                break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    trainer.reduce_per_replica = reduce_scalars_without_axis
+    cls._maybe_symbolic_build = build_from_local_batch
+    _PATCHED = True
 
 
 # Set by the user: then TensorFlow logs as they asked, and nothing is hidden.
