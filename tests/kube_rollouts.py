@@ -6,9 +6,12 @@ A pytest plugin module: fixtures ``kube_emulator`` (the running server), ``kube_
 kmock's ``KubernetesEmulator`` stores objects and streams watch events, but it is not
 a controller and lacks a few API server behaviours, so ``RolloutEmulator`` adds, in
 the test rig only:
+- a uid for every object created without one, as an API server gives it;
 - server-side apply creating a missing object (kmock only patches existing ones), and
   bumping ``metadata.generation`` when an apply changes the spec, as an API server does;
-- injected failures: N requests answered 503, watch streams dropped, 410 Gone in-stream.
+- injected failures: N requests answered 503, watch streams dropped, 410 Gone in-stream;
+- pod logs (``pods/NAME/log``, with ``follow`` and ``tailLines``) served from the files a
+  test actor registers in ``pod_logs`` (``tests/kube_jobs.py`` runs pods as processes).
 The emulator is async (aiohttp); it runs on its own event loop in a thread so that the
 synchronous official client can talk to it like to a real API server.
 """
@@ -19,7 +22,9 @@ import asyncio
 import copy
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -34,7 +39,14 @@ OLD = "sha256:" + "1" * 64
 NEW = "sha256:" + "2" * 64
 OTHER = "sha256:" + "3" * 64
 ACTOR_HEADER = "X-Rollout-Actor"  # the actor's requests never get injected failures
-SERVED = ("apps/v1/deployments", "apps/v1/replicasets", "v1/pods", "v1/services", "v1/configmaps")
+SERVED = (
+    "apps/v1/deployments",
+    "apps/v1/replicasets",
+    "v1/pods",
+    "v1/services",
+    "v1/configmaps",
+    "batch/v1/jobs",
+)
 
 
 @attrs.define(kw_only=True)
@@ -46,6 +58,8 @@ class RolloutEmulator(KubernetesEmulator):
     gone_next: int = 0  # this many resumed watches of gone_plural get an in-stream 410 Gone
     gone_plural: str = "deployments"
     drop_epoch: int = 0  # bump to end every open watch stream at its next event
+    # (namespace, pod) -> (its container's log file, set once the container has ended)
+    pod_logs: dict[tuple[str, str], tuple[Path, threading.Event]] = attrs.field(factory=dict)
 
     async def _handle(self, request: kmock.Request) -> Any:
         from_actor = request.headers.get(ACTOR_HEADER) == "1"
@@ -54,6 +68,19 @@ class RolloutEmulator(KubernetesEmulator):
             raise KubernetesError(
                 status=self.fail_status, reason="ServiceUnavailable", message="injected failure"
             )
+        if (
+            request.resource is not None
+            and request.resource.plural == "pods"
+            and request.subresource == "log"
+        ):
+            return await self._serve_log(request)
+        if (
+            request.method == "POST"
+            and request.resource is not None
+            and isinstance(request.data, dict)
+        ):
+            meta = request.data.setdefault("metadata", {})
+            meta.setdefault("uid", str(uuid.uuid4()))
         if (
             request.method == "PATCH"
             and "apply-patch" in request.headers.get("Content-Type", "")
@@ -80,6 +107,43 @@ class RolloutEmulator(KubernetesEmulator):
 
                 return aiohttp.web.json_response(raw, status=201)
         return await super()._handle(request)
+
+    async def _serve_log(self, request: kmock.Request) -> Any:
+        """A pod's log as the API server gives it: all, the last N lines, or followed."""
+        import aiohttp.web
+
+        found = self.pod_logs.get((str(request.namespace), str(request.name)))
+        if found is None:
+            raise KubernetesError(
+                status=400,
+                reason="BadRequest",
+                message=f'container "worker" in pod "{request.name}" is waiting to start',
+            )
+        path, ended = found
+        if request.params.get("follow") != "true":
+            lines = path.read_bytes().splitlines(keepends=True)
+            tail = request.params.get("tailLines")
+            return aiohttp.web.Response(
+                body=b"".join(lines[-int(tail) :] if tail else lines), content_type="text/plain"
+            )
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request._raw_request)
+        offset = 0
+        try:
+            while True:
+                done = ended.is_set()  # read after checking: nothing written later is lost
+                data = path.read_bytes()[offset:]
+                if data:
+                    await response.write(data)
+                    offset += len(data)
+                elif done:
+                    break
+                else:
+                    await asyncio.sleep(0.05)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client stopped following
+        return response
 
     async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[Any]:
         plural = request.resource.plural if request.resource is not None else None

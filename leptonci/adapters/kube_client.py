@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the client is imported where it is used, to keep `--help` l
     from urllib3 import BaseHTTPResponse
 
 T = TypeVar("T")
-Timeout = float | tuple[float, float]  # seconds: total, or (connect, read)
+Timeout = float | tuple[float, float | None]  # seconds: total, or (connect, read)
 QueryValue = str | int | None  # a None value leaves the parameter out
 
 # (connect, read) seconds for plain requests; watches set their own read timeout.
@@ -192,12 +192,16 @@ def open_request(
     query: Iterable[tuple[str, QueryValue]] = (),
     body: object = None,
     content_type: str | None = None,
-    timeout: Timeout = REQUEST_TIMEOUT,
+    timeout: Timeout | None = REQUEST_TIMEOUT,
+    accept: str = "application/json",
 ) -> BaseHTTPResponse:
-    """Send one request; return the urllib3 response unread, or raise ApiError."""
+    """Send one request; return the urllib3 response unread, or raise ApiError.
+
+    A timeout of None (or a read timeout of None) waits as long as the stream lasts:
+    for following a log, which the caller ends by closing the response."""
     from kubernetes.client.exceptions import ApiException
 
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     if content_type:
         headers["Content-Type"] = content_type
     request = api.param_serialize(

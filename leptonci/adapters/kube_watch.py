@@ -46,8 +46,10 @@ WATCH_SECONDS = 240  # server-side watch timeout; the stream then resumes from i
 
 
 @dataclass(frozen=True)
-class _Message:
-    kind: str  # deployments | replicasets | pods
+class WatchMessage:
+    """What a ResourceWatcher puts on its queue: a listing, an event, or its error."""
+
+    kind: str  # the watcher's kind: deployments, replicasets, pods, jobs
     type: str  # SYNC | ADDED | MODIFIED | DELETED | ERROR
     objects: tuple[dict[str, Any], ...] = ()
     error: ClusterError | None = None
@@ -62,7 +64,7 @@ class ResourceWatcher(threading.Thread):
         *,
         kind: str,
         path: str,
-        out: queue.Queue[_Message],
+        out: queue.Queue[WatchMessage],
         field_selector: str | None = None,
         label_selector: str | None = None,
         policy: RetryPolicy,
@@ -92,7 +94,7 @@ class ResourceWatcher(threading.Thread):
             self._run()
         except ClusterError as exc:
             if not self._stopped.is_set():
-                self.out.put(_Message(self.kind, "ERROR", error=exc))
+                self.out.put(WatchMessage(self.kind, "ERROR", error=exc))
 
     def _run(self) -> None:
         quiet = 0  # streams in a row that ended with nothing in them
@@ -135,7 +137,7 @@ class ResourceWatcher(threading.Thread):
         )
         self.version = str((data.get("metadata") or {}).get("resourceVersion") or "") or None
         items = tuple(item for item in data.get("items") or [] if isinstance(item, dict))
-        self.out.put(_Message(self.kind, "SYNC", items))
+        self.out.put(WatchMessage(self.kind, "SYNC", items))
 
     def _watch_once(self) -> bool:
         """Read one watch stream to its end; True if it carried any event."""
@@ -188,7 +190,7 @@ class ResourceWatcher(threading.Thread):
             self.version = str(version)
         if kind == "BOOKMARK":
             return True
-        self.out.put(_Message(self.kind, str(kind), (obj,)))
+        self.out.put(WatchMessage(self.kind, str(kind), (obj,)))
         return True
 
 
@@ -223,7 +225,7 @@ def verify_rollout(
     digest = normalize_digest(digest)
     policy = policy or RetryPolicy()
     ns = cluster.namespace
-    events: queue.Queue[_Message] = queue.Queue()
+    events: queue.Queue[WatchMessage] = queue.Queue()
     state = RolloutState()
     deadline = clock() + timeout
     watchers = [
@@ -258,7 +260,7 @@ def verify_rollout(
             watcher.stop()
 
 
-def _next(events: queue.Queue[_Message], remaining: float) -> _Message | None:
+def _next(events: queue.Queue[WatchMessage], remaining: float) -> WatchMessage | None:
     if remaining <= 0:
         return None
     try:
@@ -267,7 +269,7 @@ def _next(events: queue.Queue[_Message], remaining: float) -> _Message | None:
         return None
 
 
-def _fold(state: RolloutState, message: _Message, *, name: str) -> None:
+def _fold(state: RolloutState, message: WatchMessage, *, name: str) -> None:
     if message.error is not None:
         raise message.error
     if message.kind == "deployments":
@@ -292,7 +294,7 @@ def _child_watchers(
     api: ApiClient,
     state: RolloutState,
     ns: str,
-    events: queue.Queue[_Message],
+    events: queue.Queue[WatchMessage],
     policy: RetryPolicy,
     name: str,
 ) -> list[ResourceWatcher]:
