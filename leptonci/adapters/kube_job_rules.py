@@ -172,9 +172,14 @@ def _failed_pods(state: JobState) -> dict[int, list[Obj]]:
     return out
 
 
-def _worker_failed(state: JobState, index: int, pods: list[Obj], retries: int) -> JobVerdict:
+def _worker_failed(
+    state: JobState, index: int, pods: list[Obj], retries: int, *, exhausted: bool = False
+) -> JobVerdict:
     last = pods[-1]
-    times = "once" if len(pods) == 1 else f"{len(pods)} times"
+    # The controller gives an index up only after retries + 1 failures, whatever this
+    # watch has seen of them yet.
+    count = max(len(pods), retries + 1) if exhausted else len(pods)
+    times = "once" if count == 1 else f"{count} times"
     subject = f"worker {index}" if _indexed(state) else "the worker"
     return JobVerdict(
         False,
@@ -209,14 +214,28 @@ def assess(
             return JobVerdict(
                 False, "deadline", f"{label} passed its deadline of {timeout} s (train.timeout)"
             )
-        for index, pods in sorted(failed_pods.items()):
-            return _worker_failed(state, index, pods, retries)
+        given_up = reason in ("FailedIndexes", "BackoffLimitExceeded")
+        failed_indexes = _indexes((job.get("status") or {}).get("failedIndexes"))
+        for index, pods in sorted(
+            failed_pods.items(), key=lambda item: (item[0] not in failed_indexes, item[0])
+        ):
+            return _worker_failed(state, index, pods, retries, exhausted=given_up)
         message = _last_line(failed.get("message")) or "no message"
         return JobVerdict(False, "failed", f"{label} failed: {reason or 'Failed'}: {message}")
     for index, pods in sorted(failed_pods.items()):
         if len(pods) > retries:
             return _worker_failed(state, index, pods, retries)
     return None
+
+
+def _indexes(text: object) -> set[int]:
+    """The indexes in a Job's ``status.failedIndexes`` ("1,3-5")."""
+    out: set[int] = set()
+    for part in str(text or "").split(","):
+        first, _, last = part.strip().partition("-")
+        if first.isdigit():
+            out.update(range(int(first), int(last if last.isdigit() else first) + 1))
+    return out
 
 
 def chief(state: JobState) -> Obj | None:
