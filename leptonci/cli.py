@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # mypy checks every call below against the real modules
         unblock,
         validate,
         verify,
+        worker,
     )
     from leptonci.core import config, redact
     from leptonci.runtime import context, output
@@ -70,6 +71,7 @@ else:
     unblock = _lazy("leptonci.commands.unblock")
     validate = _lazy("leptonci.commands.validate")
     verify = _lazy("leptonci.commands.verify")
+    worker = _lazy("leptonci.commands.worker")
     context = _lazy("leptonci.runtime.context")
     output = _lazy("leptonci.runtime.output")
     config = _lazy("leptonci.core.config")
@@ -161,8 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", "train a model, evaluate it and export a candidate")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--out", type=Path, default=None, help="also place the candidate in DIR")
-    p.add_argument("--no-cache", action="store_true", help="train even when the cache has it")
+    p.add_argument("--no-cache", action="store_true", help="train even when a cache has it")
     _writes(p)
+    p.add_argument(
+        "--fetch",
+        action="store_true",
+        help="with --dry-run: also ask the registry (the shared training cache, the training "
+        "base image); reads only",
+    )
     p.set_defaults(
         run=lambda a: lambda ctx: train.run(ctx, model=a.model, out=a.out, use_cache=not a.no_cache)
     )
@@ -244,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
         run=lambda a: lambda ctx: verify.run(ctx, env=a.env, model=a.model, timeout=a.timeout)
     )
 
+    # The training Job's entrypoint in each pod: no help, so it stays out of `--help`.
+    p = sub.add_parser("worker", parents=[common], description="train one worker of a Job")
+    p.add_argument("job_file", type=Path, metavar="JOBFILE")
+    p.set_defaults(run=lambda a: lambda ctx: worker.run(ctx, job_file=a.job_file), repo=False)
+
     p = command("run", "run a CI flow: push (release) or pull-request (model gate)")
     p.add_argument("event", choices=["push", "pull-request"], metavar="EVENT")
     _writes(p)
@@ -282,7 +295,8 @@ def _run(args: argparse.Namespace) -> int:
     start = Path(args.directory) if args.directory else Path.cwd()
     if args.directory and not start.is_dir():
         raise UsageError(f"-C {args.directory}: no such directory")
-    root = config.find_root(start)
+    # The training worker runs in a pod, where there is no leptonci.yaml to find.
+    root = config.find_root(start) if getattr(args, "repo", True) else start.resolve()
     ctx = context.Context(
         root=root,
         out=output.Output(json_mode=args.json),

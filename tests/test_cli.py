@@ -42,6 +42,13 @@ def test_help_lists_every_command_and_the_exit_codes() -> None:
     assert "130  interrupted" in text
 
 
+def test_the_training_worker_is_hidden_from_help_and_needs_no_repository(tmp_path: Path) -> None:
+    assert "worker" not in build_parser().format_help()
+    result = run_cli("worker", str(tmp_path / "job.json"), cwd=tmp_path)  # no leptonci.yaml here
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"leptonci: error: {tmp_path / 'job.json'}: job file not found"
+
+
 def test_writing_commands_take_dry_run() -> None:
     parser = build_parser()
     for argv in (

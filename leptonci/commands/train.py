@@ -1,4 +1,10 @@
-"""`leptonci train MODEL`: train a model into a candidate, reusing the cache when it can."""
+"""`leptonci train MODEL`: train a model into a candidate, reusing a cache when it can.
+
+``--dry-run`` prints the training plan (where the candidate would come from: the local
+cache, the shared training cache in the registry, a local training, or the image, Job and
+Service a cluster training creates) and writes nothing; it asks nothing over the network
+unless ``--fetch`` is given too.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,26 @@ from pathlib import Path
 
 from leptonci.core.candidate import Candidate
 from leptonci.core.training_contract import candidate_label
-from leptonci.pipeline.train import cached_candidate, model_content_hash, train_model
+from leptonci.pipeline.train import plan_training, train_model
 from leptonci.runtime.context import Context
 
 
 def run(ctx: Context, *, model: str, out: Path | None, use_cache: bool) -> int:
-    """`leptonci train MODEL [--out DIR] [--no-cache]`."""
+    """`leptonci train MODEL [--out DIR] [--no-cache] [--dry-run [--fetch]]`."""
     if ctx.dry_run:
-        key = model_content_hash(ctx, model)
-        hit = use_cache and cached_candidate(ctx, model, key) is not None
-        label = candidate_label(model, key)
-        what = f"cache hit: would reuse {label}" if hit else f"would train {label}"
-        where = f" and copy it to {out}" if out else ""
-        ctx.out.result(
-            {"model": model, "content_hash": key, "cached": hit, "dry_run": True},
-            text=f"{what}{where} (dry run: nothing written)",
-        )
+        planned = plan_training(ctx, model=model, use_cache=use_cache)
+        hit = planned.local is not None or planned.stored is not None
+        text = planned.plan.render_text()
+        if out is not None:
+            text += f"then copy the candidate to {out}\n"
+        data = {
+            "model": model,
+            "content_hash": planned.key,
+            "cached": hit,
+            "dry_run": True,
+            "plan": planned.plan.to_dict(),
+        }
+        ctx.out.result(data, text=text + "dry run: nothing was written\n")
         return 0
     candidate = train_model(ctx, model=model, out=out, use_cache=use_cache)
     ctx.out.summary(train_summary_markdown(candidate))

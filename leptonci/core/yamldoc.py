@@ -81,6 +81,7 @@ def dump_yaml(data: Any) -> str:
     """data as block-style YAML, keys in the order given (for people to read)."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.width = 4096  # a digest or an image reference stays on its line
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined,assignment]
     buffer = io.StringIO()
     yaml.dump(plain(data), buffer)

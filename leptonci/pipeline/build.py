@@ -90,7 +90,8 @@ def registry_client(ctx: Context, host: str) -> RegistryClient:
     )
 
 
-def _load_base(ctx: Context, base: str) -> BaseImage | None:
+def load_base(ctx: Context, base: str) -> BaseImage | None:
+    """The base image a build starts from (None for scratch), read from its registry or layout."""
     from leptonci.adapters.images.daemonless import load_layout_base
     from leptonci.adapters.images.transfer import load_registry_base
 
@@ -102,7 +103,7 @@ def _load_base(ctx: Context, base: str) -> BaseImage | None:
     return load_registry_base(ref, registry_client(ctx, ref.host))
 
 
-def _store(ctx: Context) -> Any:
+def image_store(ctx: Context) -> Any:
     from leptonci.adapters.images.layout import OciLayout
 
     return OciLayout(ctx.cache_dir / STORE_DIR)
@@ -148,8 +149,8 @@ def build_image(
 
     from leptonci.adapters.images.daemonless import build_artifact
 
-    store = None if ctx.dry_run else _store(ctx)
-    artifact = build_artifact(spec, base=_load_base(ctx, spec.base), store=store)
+    store = None if ctx.dry_run else image_store(ctx)
+    artifact = build_artifact(spec, base=load_base(ctx, spec.base), store=store)
     plan = Plan(f"build {candidate.model} image {release}").then(
         Step(summary=f"write OCI image {spec.model_dir}/ on {spec.base}", name="daemonless-build"),
         PushImage(
@@ -189,10 +190,10 @@ def push_image(ctx: Context, build: BuildPlan) -> BuiltImage:
     from leptonci.adapters.images.layout import OciLayout
     from leptonci.adapters.images.transfer import push_to_layout, push_to_registry
 
-    store = _store(ctx)
+    store = image_store(ctx)
     artifact = build.artifact
     if artifact is None or not build.stored:
-        artifact = build_artifact(spec, base=_load_base(ctx, spec.base), store=store)
+        artifact = build_artifact(spec, base=load_base(ctx, spec.base), store=store)
         if build.artifact is not None and artifact.digest != build.artifact.digest:
             raise ConfigError(f"{spec.model}: the model changed between plan and push; run again")
     progress = _progress(ctx, spec.repository)

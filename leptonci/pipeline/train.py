@@ -1,75 +1,142 @@
-"""`leptonci train MODEL`: train a model into a candidate, reusing the cache when it can.
+"""`leptonci train MODEL`: plan where the candidate comes from, then apply that plan.
 
-The cache key is a content hash over the model folder, the model's config entry, the
-ML library versions and leptonci's version. A hit reads the cached candidate without
-importing TensorFlow. Every write goes to a temporary folder first and is renamed
-into place, so an interrupted run never leaves a half-written candidate.
+The plan is typed actions (``core/actions.py``): nothing (the local cache has it), a
+``FetchCandidate`` from the shared training cache in the registry, a ``TrainModel``
+here followed by a ``PublishCandidate`` to that cache, or the cluster's image, Job,
+Service and wait (``train_cluster``) followed by a ``FetchCandidate``. ``--dry-run``
+prints the plan; a real run applies the same plan, dispatching on the actions' types.
+A cache hit never imports TensorFlow. Every write goes to a temporary folder first and
+is renamed into place, so an interrupted run never leaves a half-written candidate.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
 import uuid
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import leptonci
 from leptonci.adapters import training
-from leptonci.core.candidate import METRICS_FILE, Candidate, load_candidate
-from leptonci.core.errors import ConfigError
+from leptonci.adapters.images.candidates import CandidateStore, StoredCandidate
+from leptonci.core.actions import Action, FetchCandidate, PublishCandidate, TrainModel
+from leptonci.core.candidate import METRICS_FILE, Candidate
+from leptonci.core.config import KubernetesTraining
+from leptonci.core.errors import ConfigError, RegistryError
+from leptonci.core.imageref import short_digest
+from leptonci.core.plan import Plan
 from leptonci.core.training_contract import (
     EXPORT_VERSION,
     candidate_label,
-    content_hash,
+    candidate_tag,
     effective_params,
-    skip_path,
+)
+from leptonci.pipeline import candidates, train_cluster
+from leptonci.pipeline.cache import (
+    cache_entry,
+    cached_candidate,
+    model_content_hash,
+    new_tmp,
+    replace_dir,
+    trained_info,
+    with_root,
+    write_trained,
 )
 from leptonci.runtime.context import Context
 
-TRAINED_FILE = "trained.json"  # cache bookkeeping next to metrics.json: when, by whom
+__all__ = [
+    "TrainingPlan",
+    "cache_entry",
+    "cached_candidate",
+    "model_content_hash",
+    "plan_training",
+    "planned_candidate",
+    "train_model",
+]
 
 
-def model_content_hash(ctx: Context, model: str) -> str:
-    """The cache key for model: its folder's files, config entry, library versions."""
+@dataclass(frozen=True)
+class TrainingPlan:
+    plan: Plan
+    model: str
+    key: str
+    local: Candidate | None = None  # the local cache has it: nothing to do
+    store: CandidateStore | None = None
+    stored: StoredCandidate | None = None  # the shared cache has it
+    cluster: train_cluster.ClusterPlan | None = None
+
+    @property
+    def label(self) -> str:
+        return candidate_label(self.model, self.key)
+
+
+def plan_training(ctx: Context, *, model: str, use_cache: bool = True) -> TrainingPlan:
+    """Where model's candidate will come from. A dry run writes nothing, and asks nothing
+    over the network (the registry, the cluster) unless --fetch allows it."""
     config = ctx.config.model(model)
-    folder = ctx.root / config.path
-    if not folder.is_dir():
-        raise ConfigError(f"model folder {config.path} not found", key=f"models.{model}.path")
-    files: list[tuple[str, str]] = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if not path.is_file() or skip_path(rel.parts):
-            continue
-        files.append((rel.as_posix(), _file_sha256(path)))
-    return content_hash(
-        files=files,
-        model_config=config.model_dump(mode="json"),
-        leptonci_version=leptonci.__version__,
-        library_versions=training.library_versions(),
+    key = model_content_hash(ctx, model)
+    label = candidate_label(model, key)
+    plan = Plan(f"train {label}")
+    if use_cache:
+        local = cached_candidate(ctx, model, key)
+        if local is not None:
+            when, _ = trained_info(local.root)
+            note = f"cache hit: reusing candidate {label}" + (f" trained {when}" if when else "")
+            return TrainingPlan(plan.with_note(note), model, key, local=local)
+    store = candidates.candidate_store(ctx)
+    asked = not ctx.dry_run or ctx.fetch or candidates.is_local(store)
+    tag = candidate_tag(model, key)
+    if use_cache and asked:
+        stored = candidates.look_up(ctx, store, model, key)
+        if stored is not None:
+            fetch = FetchCandidate(
+                summary=f"fetch candidate {label} from the shared training cache "
+                f"{store.describe()} ({short_digest(stored.digest)}, trained "
+                f"{stored.trained_at or 'at an unknown time'} by {stored.trained_by or 'someone'})",
+                store=store.describe(),
+                tag=tag,
+                digest=stored.digest,
+            )
+            return TrainingPlan(plan.then(fetch), model, key, store=store, stored=stored)
+        plan = plan.with_note(f"the shared training cache {store.describe()} has no {label}")
+    elif use_cache:
+        plan = plan.with_note(
+            f"the shared training cache {store.describe()} was not asked (a dry run does no "
+            "network I/O; --fetch allows it): a hit there would replace what follows"
+        )
+    if isinstance(config.train, KubernetesTraining):
+        cluster = train_cluster.plan_cluster(
+            ctx, model=model, key=key, train=config.train, store=store
+        )
+        return TrainingPlan(
+            replace(plan, actions=cluster.actions, notes=(*plan.notes, *cluster.notes)),
+            model,
+            key,
+            store=store,
+            cluster=cluster,
+        )
+    where = f"train {label} here (train.on: local, params {_params_text(config.params)})"
+    return TrainingPlan(
+        plan.then(
+            TrainModel(summary=where, model=model, candidate=label),
+            PublishCandidate(
+                summary=f"publish candidate {label} to the shared training cache "
+                f"{store.describe()} as {tag[: len(model) + 13]}…",
+                store=store.describe(),
+                tag=tag,
+            ),
+        ),
+        model,
+        key,
+        store=store,
     )
 
 
-def cache_entry(ctx: Context, model: str, key: str) -> Path:
-    return ctx.cache_dir / model / key.split(":", 1)[-1]
-
-
-def cached_candidate(ctx: Context, model: str, key: str) -> Candidate | None:
-    """The cached candidate for key, or None when there is no complete entry."""
-    entry = cache_entry(ctx, model, key)
-    metrics_file = entry / METRICS_FILE
-    if not metrics_file.is_file():
-        return None
-    try:
-        candidate = load_candidate(metrics_file, cached=True)
-    except ConfigError:
-        return None  # a damaged entry is a miss; training replaces it
-    if candidate.content_hash != key or not (candidate.export_dir / "saved_model.pb").is_file():
-        return None
-    return candidate
+def _params_text(params: dict[str, Any]) -> str:
+    return json.dumps(effective_params(params), sort_keys=True)
 
 
 def planned_candidate(ctx: Context, model: str) -> Candidate | None:
@@ -80,32 +147,116 @@ def planned_candidate(ctx: Context, model: str) -> Candidate | None:
 def train_model(
     ctx: Context, *, model: str, out: Path | None = None, use_cache: bool = True
 ) -> Candidate:
-    """Train model (or reuse its cached candidate) and return the candidate."""
-    config = ctx.config.model(model)
-    key = model_content_hash(ctx, model)
-    label = candidate_label(model, key)
-    candidate = cached_candidate(ctx, model, key) if use_cache else None
-    if candidate is not None:
-        when = _trained_at(candidate.root)
-        ctx.out.info(f"cache hit: reusing candidate {label}" + (f" trained {when}" if when else ""))
-    else:
-        with ctx.out.step(f"train {model}"):
-            candidate = _train_into_cache(ctx, model=model, key=key, params=config.params)
+    """Train model (or reuse its candidate from a cache) and return the candidate."""
+    planned = plan_training(ctx, model=model, use_cache=use_cache)
+    candidate = apply_training(ctx, planned)
     if out is not None:
         candidate = _place(candidate, out)
     return candidate
 
 
-def _train_into_cache(ctx: Context, *, model: str, key: str, params: dict[str, Any]) -> Candidate:
+# -- applying ------------------------------------------------------------------------
+
+Done = train_cluster.TrainingResult
+Handler = Callable[[Any, Done], Done]
+
+
+def apply_training(ctx: Context, planned: TrainingPlan) -> Candidate:
+    """Apply a training plan, each action by its type, and return the candidate.
+
+    For a cluster training, whatever goes wrong (Ctrl-C too) deletes what the run
+    created before the error goes on up."""
+    if planned.local is not None:
+        ctx.out.info(planned.plan.notes[-1])
+        return planned.local
+    handlers: dict[type[Action], Handler] = {
+        TrainModel: lambda action, done: replace(done, candidate=_train_here(ctx, planned)),
+        PublishCandidate: lambda action, done: _publish(ctx, planned, done),
+        FetchCandidate: lambda action, done: _fetch(ctx, planned, done),
+    }
+    run = train_cluster.ClusterRun(ctx, planned.cluster) if planned.cluster else None
+    if run is not None:
+        handlers.update(run.handlers())
+    missing = sorted({type(a).__name__ for a in planned.plan.actions if type(a) not in handlers})
+    if missing:
+        raise TypeError(f"no handler for {', '.join(missing)}")
+    done = Done()
+    try:
+        for action in planned.plan.actions:
+            done = handlers[type(action)](action, done)
+    except BaseException as exc:
+        if run is not None:
+            if isinstance(exc, KeyboardInterrupt):
+                ctx.out.warn("interrupted: deleting what this run created on the cluster")
+            run.clean_up()
+        raise
+    if done.candidate is None:
+        raise RuntimeError(f"the plan for {planned.label} produced no candidate")
+    return done.candidate
+
+
+def _fetch(ctx: Context, planned: TrainingPlan, done: Done) -> Done:
+    assert planned.store is not None
+    store = planned.store
+    stored = planned.stored or store.lookup(candidate_tag(planned.model, planned.key))
+    if stored is None:
+        raise RegistryError(
+            f"the training Job completed but {store.describe()} holds no candidate {planned.label}",
+            hint="the chief (worker 0) publishes it last; read its log (kubectl logs)",
+        )
+    try:
+        candidate = candidates.fetch_into_cache(
+            ctx, store, stored, model=planned.model, key=planned.key
+        )
+    except RegistryError as exc:
+        if planned.stored is None:  # just trained on the cluster: nothing to fall back on
+            raise
+        ctx.out.warn(f"{exc}; training {planned.label} instead")
+        return replace(done, candidate=_train_here(ctx, planned, publish_after=True))
+    if planned.cluster is None:
+        when = f" trained {stored.trained_at}" if stored.trained_at else ""
+        by = f" by {stored.trained_by}" if stored.trained_by else ""
+        ctx.out.info(
+            f"cache hit in {store.describe()}: reusing candidate {planned.label}{when}{by}"
+        )
+    else:
+        candidate = replace(candidate, cached=False)  # trained just now, on the cluster
+    return replace(done, candidate=candidate)
+
+
+def _publish(ctx: Context, planned: TrainingPlan, done: Done) -> Done:
+    assert planned.store is not None and done.candidate is not None
+    store = planned.store
+    try:
+        digest = candidates.publish(ctx, store, done.candidate, by=ctx.actor)
+    except (RegistryError, ConfigError) as exc:
+        ctx.out.warn(
+            f"could not publish candidate {planned.label} to the shared training cache "
+            f"{store.describe()}: {exc}; other runners will train it again"
+        )
+        return done
+    ctx.out.info(
+        f"published candidate {planned.label} to {store.describe()} ({short_digest(digest)})"
+    )
+    return done
+
+
+def _train_here(ctx: Context, planned: TrainingPlan, *, publish_after: bool = False) -> Candidate:
+    with ctx.out.step(f"train {planned.model}"):
+        candidate = _train_into_cache(ctx, model=planned.model, key=planned.key)
+    if publish_after:
+        _publish(ctx, planned, Done(candidate=candidate))
+    return candidate
+
+
+def _train_into_cache(ctx: Context, *, model: str, key: str) -> Candidate:
     config = ctx.config.model(model)
     folder = ctx.root / config.path
-    full_params = effective_params(params)
+    full_params = effective_params(config.params)
     label = candidate_label(model, key)
     ctx.out.info(f"training {label} (params {json.dumps(full_params, sort_keys=True)})")
     final = cache_entry(ctx, model, key)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir()
+    tmp = new_tmp(ctx, model)
     started = time.perf_counter()
     epochs = full_params.get("epochs")
     bar = ctx.out.progress(
@@ -115,7 +266,7 @@ def _train_into_cache(ctx: Context, *, model: str, key: str, params: dict[str, A
     def on_epoch(epoch: int, logs: dict[str, float] | Any) -> None:
         note = ", ".join(f"{k} {v:.3f}" for k, v in sorted(logs.items()))
         bar.advance(1, note=note)
-        if ctx.out.github or not _is_tty(ctx):
+        if not ctx.out.interactive:
             ctx.out.info(f"epoch {epoch}" + (f"/{epochs}" if epochs else "") + f": {note}")
 
     try:
@@ -143,14 +294,12 @@ def _train_into_cache(ctx: Context, *, model: str, key: str, params: dict[str, A
             wall_seconds=time.perf_counter() - started,
         )
         candidate.write()
-        (tmp / TRAINED_FILE).write_text(
-            json.dumps({"trained_at": ctx.now(), "by": ctx.actor}, sort_keys=True) + "\n"
-        )
-        _replace_dir(tmp, final)
+        write_trained(tmp, trained_at=ctx.now(), by=ctx.actor)
+        replace_dir(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return _with_root(candidate, final, cached=False)
+    return with_root(candidate, final, cached=False)
 
 
 def _place(candidate: Candidate, out: Path) -> Candidate:
@@ -169,45 +318,8 @@ def _place(candidate: Candidate, out: Path) -> Candidate:
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:12]}"
     try:
         shutil.copytree(candidate.root, tmp)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return _with_root(candidate, out, cached=candidate.cached)
-
-
-def _replace_dir(src: Path, dest: Path) -> None:
-    """Rename src to dest; an existing dest is moved aside first, then deleted."""
-    trash: Path | None = None
-    if dest.exists():
-        trash = dest.parent / f".old-{dest.name}-{uuid.uuid4().hex[:12]}"
-        dest.rename(trash)
-    src.rename(dest)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def _with_root(candidate: Candidate, root: Path, *, cached: bool) -> Candidate:
-    return replace(candidate, root=root, cached=cached)
-
-
-def _trained_at(root: Path) -> str:
-    try:
-        return str(json.loads((root / TRAINED_FILE).read_text()).get("trained_at") or "")
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _is_tty(ctx: Context) -> bool:
-    try:
-        return bool(ctx.out.stderr.isatty()) and not ctx.out.json_mode
-    except (AttributeError, ValueError):
-        return False
+    return with_root(candidate, out, cached=candidate.cached)

@@ -80,6 +80,16 @@ class Output:
         self.stderr = stderr or sys.stderr
         self.github = self.env.get("GITHUB_ACTIONS") == "true"
 
+    @property
+    def interactive(self) -> bool:
+        """A person watches a terminal: progress bars, not a line per step."""
+        if self.json_mode or self.github:
+            return False
+        try:
+            return bool(self.stderr.isatty())
+        except (AttributeError, ValueError):
+            return False
+
     # -- plain lines ---------------------------------------------------------------
     @property
     def _human(self) -> TextIO:
@@ -116,10 +126,9 @@ class Output:
                 print("::endgroup::", file=self._human, flush=True)
 
     def progress(self, total: float | None, description: str, *, unit: str = "steps") -> Progress:
-        stream = self.stderr
-        if self.json_mode or self.github or not stream.isatty():
+        if not self.interactive:
             return _NoProgress()
-        return _RichProgress(total, redact(description), stream, unit)
+        return _RichProgress(total, redact(description), self.stderr, unit)
 
     # -- machine outputs -----------------------------------------------------------
     def result(self, data: Mapping[str, Any], text: str | None = None) -> None:

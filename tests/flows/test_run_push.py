@@ -58,10 +58,12 @@ def test_dry_run_then_real_run_then_nothing_to_do(quick_clone: Clone) -> None:
     commits = [a["summary"] for a in doc["plan"]["actions"] if a["kind"] == "git-commit"]
     assert len(commits) == 3 and "into dev" in commits[0] and "into staging" in commits[1]
     assert "into prod" in commits[2] and kinds[-1] == "open-pull-request"  # prod: a pull request
-    # nothing written: no refs, no tracked files, no image in the layout registry
+    # nothing written: no refs, no tracked files, no image in the layout registry (only the
+    # candidate the training published to the shared training cache beside it)
     assert clone.remote_git("for-each-ref") == refs
     assert clone.git("status", "--porcelain") == ""
-    assert not (clone.root / ".leptonci" / "oci").exists()
+    assert not (clone.root / ".leptonci" / "oci" / "digits").exists()
+    assert (clone.root / ".leptonci" / "oci" / "leptonci-candidates" / "index.json").is_file()
 
     real = clone.ctx()
     assert run_push(real) == 0
@@ -91,5 +93,5 @@ def test_a_failing_gate_pushes_nothing(tmp_path: Path, pinned_git: None) -> None
     ctx = clone.ctx()
     assert run_push(ctx) == 1
     assert clone.remote_git("for-each-ref") == refs
-    assert not (clone.root / ".leptonci" / "oci").exists()
+    assert not (clone.root / ".leptonci" / "oci" / "digits").exists()  # no image
     assert "gate failed" in ctx.out.stderr.getvalue()  # type: ignore[attr-defined]

@@ -220,7 +220,12 @@ def test_train_command_json_and_dry_run(digits_repo: Path, trained_digits: Candi
     ctx, stdout, _ = make_ctx(digits_repo)
     ctx.dry_run = True
     assert train_command(ctx, model="digits", out=None, use_cache=False) == 0
-    assert stdout.getvalue().startswith(f"would train digits-{trained_digits.short_hash}")
+    label = f"digits-{trained_digits.short_hash}"
+    lines = stdout.getvalue().splitlines()
+    assert lines[0] == f"Plan: train {label}"
+    assert lines[1].startswith(f"  1. [train-model] train {label} here (train.on: local")
+    assert lines[2].startswith(f"  2. [publish-candidate] publish candidate {label} to ")
+    assert lines[-1] == "dry run: nothing was written"
 
 
 def test_contract_violation_is_exit_2_and_leaves_no_cache_entry(digits_repo: Path) -> None:
