@@ -46,6 +46,7 @@ from leptonci.pipeline.cache import (
     write_trained,
 )
 from leptonci.runtime.context import Context
+from leptonci.runtime.signals import terminate_as_interrupt
 
 __all__ = [
     "TrainingPlan",
@@ -181,9 +182,12 @@ def apply_training(ctx: Context, planned: TrainingPlan) -> Candidate:
     if missing:
         raise TypeError(f"no handler for {', '.join(missing)}")
     done = Done()
+    if run is not None:
+        run.connect()  # a kubeconfig problem shows before anything is pushed
     try:
-        for action in planned.plan.actions:
-            done = handlers[type(action)](action, done)
+        with terminate_as_interrupt():
+            for action in planned.plan.actions:
+                done = handlers[type(action)](action, done)
     except BaseException as exc:
         if run is not None:
             if isinstance(exc, KeyboardInterrupt):
@@ -212,7 +216,9 @@ def _fetch(ctx: Context, planned: TrainingPlan, done: Done) -> Done:
         if planned.stored is None:  # just trained on the cluster: nothing to fall back on
             raise
         ctx.out.warn(f"{exc}; training {planned.label} instead")
-        return replace(done, candidate=_train_here(ctx, planned, publish_after=True))
+        # Where this model trains, without the caches: the new candidate replaces the entry.
+        again = plan_training(ctx, model=planned.model, use_cache=False)
+        return replace(done, candidate=apply_training(ctx, again))
     if planned.cluster is None:
         when = f" trained {stored.trained_at}" if stored.trained_at else ""
         by = f" by {stored.trained_by}" if stored.trained_by else ""
@@ -241,12 +247,9 @@ def _publish(ctx: Context, planned: TrainingPlan, done: Done) -> Done:
     return done
 
 
-def _train_here(ctx: Context, planned: TrainingPlan, *, publish_after: bool = False) -> Candidate:
+def _train_here(ctx: Context, planned: TrainingPlan) -> Candidate:
     with ctx.out.step(f"train {planned.model}"):
-        candidate = _train_into_cache(ctx, model=planned.model, key=planned.key)
-    if publish_after:
-        _publish(ctx, planned, Done(candidate=candidate))
-    return candidate
+        return _train_into_cache(ctx, model=planned.model, key=planned.key)
 
 
 def _train_into_cache(ctx: Context, *, model: str, key: str) -> Candidate:

@@ -218,12 +218,16 @@ class ClusterRun:
         self.created: list[DeleteObject] = []  # what this run made, to undo on failure
         self.attempted: DeleteObject | None = None  # a create whose answer never came
 
-    @property
-    def api(self) -> Any:  # a kubernetes.client.ApiClient (only adapters import the client)
+    def connect(self) -> None:
+        """Read the kubeconfig (no request yet): its problems show before any push."""
         if self._api is None:
             self._api = load_api_client(
                 self.plan.train.cluster.connection(), env=self.ctx.env, root=self.ctx.root
             )
+
+    @property
+    def api(self) -> Any:  # a kubernetes.client.ApiClient (only adapters import the client)
+        self.connect()
         return self._api
 
     def handlers(self) -> dict[type[Action], Callable[[Any, TrainingResult], TrainingResult]]:

@@ -382,8 +382,9 @@ def test_an_api_that_keeps_failing_exits_3_and_leaves_nothing(
     assert rig.objects("jobs") == []
 
 
-def test_ctrl_c_deletes_the_job_and_its_service(
-    make_rig: Callable[..., Rig], tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_a_cancelled_run_deletes_the_job_and_its_service(
+    make_rig: Callable[..., Rig], signum: int
 ) -> None:
     rig = make_rig(workers=2)
     env = worker_env({"LEPTONCI_ACTOR": "cluster-test"})
@@ -397,7 +398,7 @@ def test_ctrl_c_deletes_the_job_and_its_service(
     )
     try:
         rig.wait_for(lambda: len(rig.actor.commands) == 2 and bool(rig.objects("services")))
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
