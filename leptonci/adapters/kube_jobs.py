@@ -358,6 +358,7 @@ def watch_job(
             if lead is not None and (follower is None or follower.pod != pod_name(lead)):
                 if follower is not None:
                     follower.stop()
+                    last_epoch[0] = 0  # a new chief pod trains from its first epoch again
                 pod = pod_name(lead)
                 follower = LogFollower(
                     api,
