@@ -19,6 +19,7 @@ _PLUGINS = [
     "tests.fixtures.git_repo",
     "tests.fixtures.registry",
     "tests.fixtures.docker_engine",
+    "tests.fixtures.secret_forms",
     "tests.kube_rollouts",
     "tests.github_fake",
 ]

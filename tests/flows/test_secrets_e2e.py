@@ -74,7 +74,7 @@ def test_no_secret_reaches_any_output_file_or_commit(
 ) -> None:
     # Secrets registered by earlier tests must not hide a leak here: start empty, so
     # every mask below comes from this run's own reading of its credentials.
-    monkeypatch.setattr(redact, "_secrets", set())
+    monkeypatch.setattr(redact, "_registry", redact._Registry())
     clone = example_clone
     candidate = _candidate(tmp_path / "candidate")
     monkeypatch.setattr("leptonci.flows.train.train_model", lambda ctx, **kw: candidate)
