@@ -134,3 +134,13 @@ def test_credentials_in_remote_urls_are_registered_decoded(fresh_redaction: None
     basic = base64.b64encode(f"{CI_USER}:{PASSWORD}".encode()).decode()
     out = redact(f"remote: denied {basic} which is {CI_USER}:{PASSWORD}")
     assert out == f"remote: denied {MASK} which is {CI_USER}:{MASK}"
+
+
+def test_kubeconfig_credentials_are_registered_as_pairs(fresh_redaction: None) -> None:
+    from leptonci.adapters.kube_client import register_kubeconfig_secrets
+
+    register_kubeconfig_secrets(
+        f"users:\n- name: ci\n  user:\n    username: {CI_USER}\n    password: kube-pw-9f8e7d\n"
+    )
+    basic = base64.b64encode(f"{CI_USER}:kube-pw-9f8e7d".encode()).decode()
+    assert redact(f"apiserver echoed {basic}") == f"apiserver echoed {MASK}"

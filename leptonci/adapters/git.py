@@ -8,6 +8,10 @@ from pathlib import Path
 
 from leptonci.adapters import proc
 from leptonci.errors import CommandFailed, GitError, PushRejected
+from leptonci.redact import register_url_credentials
+
+# remote URLs and `url.<base>.insteadOf` rewrites: where credentials get written into git
+_URL_KEYS = r"^(remote\..*\.(push)?url|url\..*\.(push)?insteadof)$"
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,15 @@ class Git:
     def rev_parse(self, rev: str) -> str:
         return self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").stdout.strip()
 
+    def learn_remote_credentials(self, remote: str = "") -> None:
+        """Register the passwords written into remote URLs, before git can echo them."""
+        register_url_credentials(remote)  # a URL given in place of a remote name
+        urls = self.run("config", "--get-regexp", _URL_KEYS, check=False).stdout
+        register_url_credentials(urls)
+
     def fetch(self, remote: str, branch: str) -> str:
         """Fetch branch from remote into its remote-tracking ref; return the tip commit."""
+        self.learn_remote_credentials(remote)
         tracking = f"refs/remotes/{remote}/{branch}"
         self.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}")
         return self.rev_parse(tracking)
@@ -83,6 +94,7 @@ class Git:
         """The tip of remote's branch (fetched first unless fetch=False); None if absent."""
         tracking = f"refs/remotes/{remote}/{branch}"
         if fetch:
+            self.learn_remote_credentials(remote)
             spec = f"+refs/heads/{branch}:{tracking}"
             if not self.run("fetch", "--quiet", "--no-tags", remote, spec, check=False).ok:
                 self.run("update-ref", "-d", tracking, check=False)  # gone on the remote
@@ -145,6 +157,7 @@ class Git:
 
     def push(self, remote: str, refspec: str) -> None:
         """Push; a non-fast-forward (or lost ref race) raises PushRejected."""
+        self.learn_remote_credentials(remote)
         result = self.run("push", "--porcelain", remote, refspec, check=False)
         if result.ok:
             return

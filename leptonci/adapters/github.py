@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from leptonci.backoff import Backoff
 from leptonci.errors import ConfigError, GitHubError
 from leptonci.plan import ApiCall
-from leptonci.redact import redact, register_secret
+from leptonci.redact import redact, register_credentials, register_secret
 
 DEFAULT_API_URL = "https://api.github.com"
 T = TypeVar("T")
@@ -52,7 +52,7 @@ def settings_from_env(env: Mapping[str, str]) -> GitHubSettings | None:
     """GitHub settings from the environment, or None when not running against GitHub."""
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or ""
     repository = env.get("GITHUB_REPOSITORY", "")
-    register_secret(token)
+    register_credentials("x-access-token", token)  # git over HTTPS sends it as this pair
     if not token or not repository:
         return None
     if repository.count("/") != 1 or not all(repository.split("/")):

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from leptonci.backoff import Backoff
 from leptonci.config import ClusterConfig
 from leptonci.errors import ClusterError, ConfigError
-from leptonci.redact import redact, register_secret
+from leptonci.redact import redact, register_credentials, register_secret
 
 T = TypeVar("T")
 
@@ -94,6 +94,9 @@ def register_kubeconfig_secrets(text: str) -> None:
 
 def _register_values(node: Any) -> None:
     if isinstance(node, Mapping):
+        username, password = node.get("username"), node.get("password")
+        if isinstance(username, str) and isinstance(password, str):
+            register_credentials(username, password)  # basic auth sends base64 of the pair
         for key, value in node.items():
             if isinstance(value, str) and str(key).lower() in _SECRET_KEYS:
                 register_secret(value)
@@ -160,7 +163,7 @@ def _register_client_secrets(api: Any) -> None:
     conf = api.configuration
     for value in (getattr(conf, "api_key", None) or {}).values():
         register_secret(str(value).removeprefix("Bearer ").strip())
-    register_secret(getattr(conf, "password", None))
+    register_credentials(getattr(conf, "username", None), getattr(conf, "password", None))
 
 
 def api_client_for_host(host: str, *, token: str | None = None) -> Any:
