@@ -8,6 +8,9 @@ and URL-safe alphabets, with and without padding, UTF-8 and Latin-1), percent-en
 base64 run that decodes to text holding one of them. Patterns then catch secrets that
 were never registered: ``Basic``/``Bearer`` credentials, Authorization headers,
 credentials in URLs, GitHub token shapes, ``password=`` style assignments.
+
+``excerpt`` is how an outside system's text (an error body, a command's stderr) enters a
+message: one short line, redacted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from urllib.parse import quote, unquote
 
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary words
+_BODY_LIMIT = 1 << 20  # an excerpt never looks further into a body than this
 
 
 class _Registry:
@@ -122,6 +126,23 @@ def redact_obj(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [redact_obj(v) for v in value]
     return value
+
+
+def excerpt(text: str | bytes | None, limit: int = 200, *, tail: bool = False) -> str:
+    """An outside system's text as it may enter a message: one redacted line, cut short.
+
+    Redaction runs before the cut, so a secret that straddles the limit leaves no
+    fragment behind. ``tail`` keeps the end instead (the last lines of a stderr).
+    """
+    if not text:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = text[-_BODY_LIMIT:] if tail else text[:_BODY_LIMIT]
+    line = redact(" ".join(redact(text).split()))
+    if len(line) <= limit:
+        return line
+    return "..." + line[3 - limit :] if tail else line[: limit - 3] + "..."
 
 
 # -- encodings -------------------------------------------------------------------------

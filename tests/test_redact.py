@@ -7,6 +7,7 @@ import pytest
 
 from leptonci.redact import (
     MASK,
+    excerpt,
     redact,
     redact_obj,
     register_credentials,
@@ -134,6 +135,16 @@ def test_credentials_in_remote_urls_are_registered_decoded(fresh_redaction: None
     basic = base64.b64encode(f"{CI_USER}:{PASSWORD}".encode()).decode()
     out = redact(f"remote: denied {basic} which is {CI_USER}:{PASSWORD}")
     assert out == f"remote: denied {MASK} which is {CI_USER}:{MASK}"
+
+
+def test_an_excerpt_is_one_short_line_redacted_before_it_is_cut(fresh_redaction: None) -> None:
+    register_secret("straddling-secret-0042")
+    body = "error:\n  " + "x" * 190 + " straddling-secret-0042 and more\n" + "y" * 500
+    line = excerpt(body)
+    assert "\n" not in line and len(line) <= 200
+    assert "stradd" not in line and line.startswith("error: xxx")
+    tail = excerpt("first\nsecond\n" + "z" * 300 + " last", 50, tail=True)
+    assert len(tail) == 50 and tail.endswith("z last") and "\n" not in tail
 
 
 def test_kubeconfig_credentials_are_registered_as_pairs(fresh_redaction: None) -> None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from leptonci.backoff import Backoff
 from leptonci.errors import ConfigError, GitHubError
 from leptonci.plan import ApiCall
-from leptonci.redact import redact, register_credentials, register_secret
+from leptonci.redact import excerpt, register_credentials, register_secret
 
 DEFAULT_API_URL = "https://api.github.com"
 T = TypeVar("T")
@@ -235,7 +235,7 @@ class GitHub:
                 return op()
             except gh_exc.GitHubError as exc:
                 code = exc.code or 0
-                message = redact(str(getattr(exc, "msg", "") or exc))
+                message = excerpt(str(getattr(exc, "msg", "") or exc))
                 if code == 0:  # github3's IncompleteResponse: no status, missing fields
                     raise GitHubError(
                         f"GitHub's answer to {what} in {self.repo_name} was incomplete: {message}",
@@ -252,7 +252,7 @@ class GitHub:
                 last = f"{code} {message}"
                 delay = wait if wait is not None else _backoff(attempt)
             except gh_exc.TransportError as exc:
-                last = redact(f"{type(exc).__name__}: {exc}")
+                last = excerpt(f"{type(exc).__name__}: {exc}")
                 delay = _backoff(attempt)
             if attempt < self.attempts:
                 self.sleep(min(delay, self.max_wait))

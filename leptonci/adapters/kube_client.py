@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from leptonci.backoff import Backoff
 from leptonci.config import ClusterConfig
 from leptonci.errors import ClusterError, ConfigError
-from leptonci.redact import redact, register_credentials, register_secret
+from leptonci.redact import excerpt, redact, register_credentials, register_secret
 
 T = TypeVar("T")
 
@@ -272,7 +272,7 @@ def _is_transport_error(exc: Exception) -> bool:
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return redact(text[0][:200]) if text else ""
+    return excerpt(text[0]) if text else ""
 
 
 def _status_message(data: bytes | None) -> str:
@@ -281,5 +281,5 @@ def _status_message(data: bytes | None) -> str:
     except ValueError:
         return ""
     if isinstance(status, dict) and status.get("message"):
-        return redact(str(status["message"]).splitlines()[0][:300])
+        return excerpt(str(status["message"]).splitlines()[0], 300)
     return ""

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leptonci.errors import CommandFailed, TransientError
-from leptonci.redact import redact
+from leptonci.redact import excerpt, redact
 
 _TAIL_LINES = 12
+_TAIL_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def failure_text(result: Result) -> str:
     out = _tail(result.stdout)
     err = _tail(result.stderr)
     if out:
-        parts.append(f"stdout: {redact(out)}")
+        parts.append(f"stdout: {excerpt(out, _TAIL_CHARS, tail=True)}")
     if err:
-        parts.append(f"stderr: {redact(err)}")
+        parts.append(f"stderr: {excerpt(err, _TAIL_CHARS, tail=True)}")
     return "; ".join(parts)

@@ -24,7 +24,7 @@ from leptonci.adapters.images.layout import BlobWriter, Descriptor, sha256_diges
 from leptonci.backoff import Backoff
 from leptonci.errors import RegistryAuthError, RegistryError
 from leptonci.images import INDEX_TYPES, MANIFEST_TYPES
-from leptonci.redact import redact, register_secret
+from leptonci.redact import excerpt, redact, register_secret
 
 T = TypeVar("T")
 ACCEPT_MANIFESTS = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
@@ -355,6 +355,6 @@ def _with_timeout(request: Callable[..., requests.Response], timeout: float) -> 
 def _error_text(response: requests.Response) -> str:
     try:
         errors = response.json().get("errors") or []
-        return redact("; ".join(str(e.get("message", e.get("code", ""))) for e in errors))[:200]
+        return excerpt("; ".join(str(e.get("message", e.get("code", ""))) for e in errors))
     except ValueError:
-        return redact(response.text[:200])
+        return excerpt(response.text)
