@@ -10,7 +10,8 @@ were never registered: ``Basic``/``Bearer`` credentials, Authorization headers,
 credentials in URLs, GitHub token shapes, ``password=`` style assignments.
 
 ``excerpt`` is how an outside system's text (an error body, a command's stderr) enters a
-message: one short line, redacted.
+message: one short line, redacted. ``announce_masks`` lets the output sink hear of each
+secret once, as it is registered, so GitHub Actions can mask it in its logs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote, unquote
 
 MASK = "***"
@@ -28,7 +29,7 @@ _BODY_LIMIT = 1 << 20  # an excerpt never looks further into a body than this
 
 
 class _Registry:
-    """What redaction knows: the registered secrets and their pattern."""
+    """What redaction knows: the registered secrets, their pattern, who hears of them."""
 
     def __init__(self) -> None:
         self.forms: set[str] = set()  # each secret and its base64 forms, plain text
@@ -36,14 +37,23 @@ class _Registry:
         self.pattern: re.Pattern[str] | None = None
         self.stale = False
         self.runs: dict[str, bool] = {}  # base64 run -> holds a secret (for this pattern)
+        self.announce: Callable[[str], None] | None = None
+        self.announced: set[str] = set()
 
-    def add(self, forms: Iterable[str]) -> None:
+    def add(self, forms: Iterable[str], announce: Iterable[str]) -> None:
         new = {f for f in forms if len(f) >= _MIN_LENGTH} - self.forms
         if new:
             self.forms |= new
             lengths = [len(f.encode()) for f in new]
             self.shortest = min([self.shortest, *lengths]) if self.shortest else min(lengths)
             self.stale = True
+        if self.announce is None:
+            return
+        for value in announce:
+            for line in value.splitlines():
+                if len(line) >= _MIN_LENGTH and line not in self.announced:
+                    self.announced.add(line)
+                    self.announce(line)
 
     def compiled(self) -> re.Pattern[str] | None:
         if self.stale:
@@ -72,7 +82,7 @@ def register_secret(value: str | None) -> None:
     """Remember a secret so that it is masked wherever, and however encoded, it shows up."""
     if not value or len(value) < _MIN_LENGTH:
         return
-    _registry.add([value, *_base64_forms(value)])
+    _registry.add([value, *_base64_forms(value)], [value])
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -90,7 +100,9 @@ def register_credentials(username: str | None, password: str | None) -> None:
     register_secret(password)
     if not username or not password or len(password) < _MIN_LENGTH:
         return
-    _registry.add(_base64_forms(f"{username}:{password}"))
+    pair = f"{username}:{password}"
+    forms = _base64_forms(pair)
+    _registry.add(forms, [f.rstrip("=") for f in forms[:2]])
 
 
 def register_url_credentials(text: str | None) -> None:
@@ -99,6 +111,16 @@ def register_url_credentials(text: str | None) -> None:
         user, colon, password = match.group(1).partition(":")
         if colon and password:
             register_credentials(unquote(user), unquote(password))
+
+
+def announce_masks(write: Callable[[str], None] | None) -> None:
+    """Send each secret registered from now on to write, once (None: stop).
+
+    The GitHub Actions output passes write: it prints ``::add-mask::VALUE``, so the
+    runner masks the value in every later log line. A new listener starts afresh.
+    """
+    _registry.announce = write
+    _registry.announced = set()
 
 
 def redact(text: str) -> str:

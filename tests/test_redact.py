@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
 
+from leptonci.output import Output
 from leptonci.redact import (
     MASK,
     excerpt,
@@ -147,11 +149,60 @@ def test_an_excerpt_is_one_short_line_redacted_before_it_is_cut(fresh_redaction:
     assert len(tail) == 50 and tail.endswith("z last") and "\n" not in tail
 
 
+def test_in_actions_each_secret_is_announced_once_before_use(fresh_redaction: None) -> None:
+    out = Output(env={"GITHUB_ACTIONS": "true"}, stdout=io.StringIO(), stderr=io.StringIO())
+    register_credentials(CI_USER, PASSWORD)
+    register_secret(PASSWORD)
+    register_secret("line-one-of-a-key\nline-two-of-a-key")
+    out.info(f"pushing with {PASSWORD}")
+    pair = base64.b64encode(f"{CI_USER}:{PASSWORD}".encode()).decode().rstrip("=")
+    assert "/" in pair  # so the URL-safe form differs and is announced too
+    assert out.stdout.getvalue().splitlines() == [
+        "::add-mask::" + PASSWORD.replace("%", "%25"),
+        "::add-mask::" + pair,
+        "::add-mask::" + pair.replace("+", "-").replace("/", "_"),
+        "::add-mask::line-one-of-a-key",
+        "::add-mask::line-two-of-a-key",
+        f"pushing with {MASK}",
+    ]
+
+
+def test_with_json_the_announcements_stay_off_stdout(fresh_redaction: None) -> None:
+    env = {"GITHUB_ACTIONS": "true"}
+    out = Output(json_mode=True, env=env, stdout=io.StringIO(), stderr=io.StringIO())
+    register_secret("a-token-from-the-service")
+    out.result({"ok": True})
+    assert json.loads(out.stdout.getvalue()) == {"ok": True}
+    assert out.stderr.getvalue() == "::add-mask::a-token-from-the-service\n"
+
+
 def test_kubeconfig_credentials_are_registered_as_pairs(fresh_redaction: None) -> None:
     from leptonci.adapters.kube_client import register_kubeconfig_secrets
 
+    out = Output(env={"GITHUB_ACTIONS": "true"}, stdout=io.StringIO(), stderr=io.StringIO())
     register_kubeconfig_secrets(
         f"users:\n- name: ci\n  user:\n    username: {CI_USER}\n    password: kube-pw-9f8e7d\n"
     )
     basic = base64.b64encode(f"{CI_USER}:kube-pw-9f8e7d".encode()).decode()
     assert redact(f"apiserver echoed {basic}") == f"apiserver echoed {MASK}"
+    assert "::add-mask::kube-pw-9f8e7d" in out.stdout.getvalue().splitlines()
+
+
+def test_source_urls_lose_credentials_even_with_at_signs_in_the_password() -> None:
+    from leptonci.adapters.git import _public_url
+
+    assert _public_url("https://bot:p@ss@github.com/o/r.git") == "https://github.com/o/r"
+    assert _public_url("https://x-access-token:tok@github.com/o/r") == "https://github.com/o/r"
+    assert _public_url("git@github.com:o/r.git") == "https://github.com/o/r"
+    assert _public_url("https://github.com/o/r.git") == "https://github.com/o/r"
+
+
+def test_debug_tracebacks_are_redacted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from leptonci.cli import main
+
+    secret = "hunter2-debug-secret"
+    register_secret(secret)
+    code = main(["--debug", "-C", str(tmp_path / f"nowhere-{secret}"), "status"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" in err and secret not in err
