@@ -73,7 +73,7 @@ class HashingWriter:
         self._hash = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:  # tarfile's file protocol
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # a file's protocol
         self._hash.update(data)
         self.size += len(data)
         if self._target is not None:
