@@ -33,7 +33,8 @@ from leptonci.release import release_id
 
 if TYPE_CHECKING:
     from leptonci.adapters.git import SourceInfo
-    from leptonci.adapters.images.daemonless import BaseImage, ImageArtifact
+    from leptonci.adapters.images.daemonless import BaseImage, ImageArtifact, PendingImage
+    from leptonci.adapters.images.layercache import LayerRecord
     from leptonci.adapters.images.registry import RegistryClient
     from leptonci.adapters.images.transfer import ProgressFactory
 
@@ -59,8 +60,11 @@ class BuildPlan:
     spec: BuildSpec
     destination: Destination
     builder: str  # "daemonless" | "docker"
-    artifact: ImageArtifact | None = None  # daemonless: the built image
+    artifact: ImageArtifact | None = None  # daemonless: the built image (digest known)
     stored: bool = False  # daemonless: blobs already in the store (not a dry run)
+    # daemonless to a registry: the model layer, planned but not read; it streams to the
+    # registry in one pass and its digest is learnt there (unless already recorded)
+    pending: PendingImage | None = None
 
     @property
     def digest(self) -> str | None:
@@ -109,6 +113,13 @@ def _store(ctx: Context) -> Any:
     return OciLayout(ctx.cache_dir / STORE_DIR)
 
 
+def _layer_record(ctx: Context, spec: BuildSpec) -> LayerRecord:
+    """The layer digests kept in the candidate's folder (export_dir is ROOT/MODEL/VERSION)."""
+    from leptonci.adapters.images.layercache import RECORD_FILE, LayerRecord
+
+    return LayerRecord(spec.export_dir.parent.parent / RECORD_FILE, writable=not ctx.dry_run)
+
+
 def build_image(
     ctx: Context, *, candidate: Candidate, release: str, verdict: str, source: SourceInfo
 ) -> BuildPlan:
@@ -147,21 +158,43 @@ def build_image(
         )
         return BuildPlan(plan, spec, destination, "docker")
 
-    from leptonci.adapters.images.daemonless import build_artifact
+    from leptonci.adapters.images.daemonless import build_artifact, prepare_image
 
-    store = None if ctx.dry_run else _store(ctx)
-    artifact = build_artifact(spec, base=_load_base(ctx, spec.base), store=store)
+    base = _load_base(ctx, spec.base)
+    record = _layer_record(ctx, spec)
+    artifact: ImageArtifact | None
+    pending = None
+    if ctx.dry_run or destination.kind == "layout":
+        # a dry run hashes the layer (unless recorded); a layout gets it via the store
+        store = None if ctx.dry_run else _store(ctx)
+        artifact = build_artifact(spec, base=base, store=store, record=record)
+        size = artifact.size
+    else:
+        store = None  # nothing is read now: the push streams the layer once
+        pending = prepare_image(spec, base=base, record=record)
+        artifact = pending.artifact
+        size = pending.size
+    at = f"@{artifact.digest}" if artifact is not None else ""
+    later = "" if artifact is not None else "; digest computed while streaming"
     plan = Plan(f"build {candidate.model} image {release}").then(
         Step(summary=f"write OCI image {spec.model_dir}/ on {spec.base}", name="daemonless-build"),
         PushImage(
-            summary=f"push {where}@{artifact.digest} tags {tags} ({_size(artifact.size)})",
+            summary=f"push {where}{at} tags {tags} ({_size(size)}{later})",
             repository=where,
             tags=spec.tags,
-            digest=artifact.digest,
-            size=artifact.size,
+            digest=artifact.digest if artifact is not None else None,
+            size=size,
         ),
     )
-    return BuildPlan(plan, spec, destination, "daemonless", artifact, stored=store is not None)
+    return BuildPlan(
+        plan,
+        spec,
+        destination,
+        "daemonless",
+        artifact,
+        stored=store is not None,
+        pending=pending,
+    )
 
 
 def _size(n: int) -> str:
@@ -190,25 +223,32 @@ def push_image(ctx: Context, build: BuildPlan) -> BuiltImage:
     from leptonci.adapters.images.transfer import push_to_layout, push_to_registry
 
     store = _store(ctx)
-    artifact = build.artifact
-    if artifact is None or not build.stored:
-        artifact = build_artifact(spec, base=_load_base(ctx, spec.base), store=store)
-        if build.artifact is not None and artifact.digest != build.artifact.digest:
-            raise ConfigError(f"{spec.model}: the model changed between plan and push; run again")
     progress = _progress(ctx, spec.repository)
     if dest.kind == "layout":
+        artifact = build.artifact
+        if artifact is None or not build.stored:
+            base = _load_base(ctx, spec.base)
+            artifact = build_artifact(spec, base=base, store=store, record=_layer_record(ctx, spec))
+            if build.artifact is not None and artifact.digest != build.artifact.digest:
+                raise ConfigError(
+                    f"{spec.model}: the model changed between plan and push; run again"
+                )
         layout = OciLayout(ctx.root / dest.layout_dir / spec.repository)
         result = push_to_layout(
             artifact, store=store, layout=layout, tags=spec.tags, progress=progress
         )
     else:
+        image = build.pending if build.pending is not None else build.artifact
+        if image is None:
+            raise ConfigError(f"{spec.model}: the build plan holds no image; run again")
         repo = dest.repository(spec.repository)
         client = registry_client(ctx, dest.host)
         result = push_to_registry(
-            artifact, store=store, client=client, repo=repo, tags=spec.tags, progress=progress
+            image, store=store, client=client, repo=repo, tags=spec.tags, progress=progress
         )
+    size = result.artifact.size if result.artifact is not None else 0
     return BuiltImage(
-        dest.image(spec.repository), result.digest, spec.tags, artifact.size, result.bytes_sent
+        dest.image(spec.repository), result.digest, spec.tags, size, result.bytes_sent
     )
 
 
