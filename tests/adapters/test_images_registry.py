@@ -122,7 +122,7 @@ def test_registry_down_is_retried_then_exit_3(tmp_path: Path) -> None:
         push_to_registry(artifact, store=store, client=client, repo="ns/digits", tags=tags)
     assert "registry 127.0.0.1:9 failed to reach ns/digits after 3 tries" in str(info.value)
     assert info.value.exit_code == ExitCode.OUTSIDE
-    assert time.monotonic() - started < 30  # short test delays, not oras's minutes
+    assert time.monotonic() - started < 30  # short test delays, not minutes of backoff
 
 
 def test_registry_stopped_mid_push_fails_after_retries(
