@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from leptonci.adapters.images.registry import (
+from leptonci.adapters.images.registry import RegistryClient, UploadState
+from leptonci.adapters.images.registry_http import (
     TRANSIENT,
     RangeMismatch,
-    RegistryClient,
     SessionLost,
-    UploadState,
     describe,
 )
 from leptonci.adapters.images.tarlayer import PIECE
