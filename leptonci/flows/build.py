@@ -164,13 +164,16 @@ def build_image(
     record = _layer_record(ctx, spec)
     artifact: ImageArtifact | None
     pending = None
-    if ctx.dry_run or destination.kind == "layout":
-        # a dry run hashes the layer (unless recorded); a layout gets it via the store
+    if destination.kind == "layout":
+        # the layer goes through the store (a dry run only hashes it, unless recorded)
         store = None if ctx.dry_run else _store(ctx)
         artifact = build_artifact(spec, base=base, store=store, record=record)
         size = artifact.size
     else:
-        store = None  # nothing is read now: the push streams the layer once
+        # nothing is read to plan a registry push, dry or not (the same plan either
+        # way): the push streams the layer once and learns its digest then, unless
+        # the candidate's layer record already knows it
+        store = None
         pending = prepare_image(spec, base=base, record=record)
         artifact = pending.artifact
         size = pending.size
