@@ -18,7 +18,8 @@ if [ ! -x .venv/bin/python ] && ! "$PYTHON" -c "import ensurepip" >/dev/null 2>&
   apt_packages+=("$("$PYTHON" -c 'import sys; print("python%d.%d-venv" % sys.version_info[:2])')")
 fi
 if [ "$dev" = 1 ]; then
-  apt_packages+=(docker.io docker-registry busybox-static apache2-utils make)
+  # skopeo: tests and bench/push_floor.py read pushed images back with another tool
+  apt_packages+=(docker.io docker-registry busybox-static apache2-utils make skopeo)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

@@ -8,18 +8,21 @@ operation and status; failures collect in ``schema_errors``, which the
 ``github_fake`` fixture asserts empty.
 
 Knobs for tests: ``deny`` (permissions answered with 403), ``fail_next`` (queued
-5xx / rate-limit answers), a wrong token gives 401.
+5xx / rate-limit answers), a wrong token gives 401, ``echo_auth`` (every error message
+quotes the request's Authorization header, plain, base64 and percent-encoded, over
+several long lines, as a debugging proxy in front of GitHub might).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -51,6 +54,7 @@ class FakeGitHub(GitHubEndpoints):
         self.owner, self.repo, self.token, self.prefix = owner, repo, token, prefix
         self.spec = spec or load_spec()
         self.deny: set[str] = set()
+        self.echo_auth = False
         self.queued_failures: list[Reply] = []
         self.schema_errors: list[str] = []
         self.requests: list[tuple[str, str]] = []  # (method, path?query) without prefix
@@ -149,6 +153,8 @@ class FakeGitHub(GitHubEndpoints):
             route, args = self._match(method, path)
             reply = self._dispatch(http, route, args, query, raw)
             reply = _media_type(reply, http.headers.get("Accept", ""))
+            if self.echo_auth and reply.status >= 400:
+                reply = _echoing(reply, http.headers.get("Authorization", ""))
             if route is not None:
                 self._check(route, method, reply)
         data = json.dumps(reply.body).encode() if reply.body is not None else b""
@@ -198,6 +204,18 @@ class FakeGitHub(GitHubEndpoints):
             self.validated.add((method, route.template))
         for problem in self.spec.check(route.template, method, reply.status, reply.body):
             self.schema_errors.append(f"{method} {route.template} {reply.status}: {problem}")
+
+
+def _echoing(reply: Reply, auth: str) -> Reply:
+    echo = (
+        f"\nrequest: Authorization: {auth}\nencoded: {base64.b64encode(auth.encode()).decode()}"
+        f"\nretry: https://github.example/login?credential={quote(auth, safe='')}\n"
+        + "see the logs for more detail "
+        * 12
+    )
+    return Reply(
+        reply.status, {**reply.body, "message": reply.body["message"] + echo}, reply.headers
+    )
 
 
 @pytest.fixture(name="github_fake")

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "leptonci"
 PURE_PACKAGES = ["core", "manifests", "promotion"]
-HEAVY = ("tensorflow", "docker", "kubernetes", "github3", "oras", "requests")
+HEAVY = ("tensorflow", "docker", "kubernetes", "github3", "requests")
 
 
 def _modules() -> list[str]:

@@ -11,13 +11,34 @@ environment: ``LEPTONCI_REGISTRY`` (destination override, in ``Context``),
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from leptonci.adapters.git import Git, SourceInfo
+from leptonci.adapters.images.credentials import registry_credentials
+from leptonci.adapters.images.daemonless import (
+    BaseImage,
+    ImageArtifact,
+    PendingImage,
+    build_artifact,
+    load_layout_base,
+    prepare_image,
+)
+from leptonci.adapters.images.dockerbuild import default_dockerfile, docker_build, docker_push
+from leptonci.adapters.images.layercache import RECORD_FILE, LayerRecord
+from leptonci.adapters.images.layout import OciLayout
+from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
+from leptonci.adapters.images.transfer import (
+    ProgressFactory,
+    load_registry_base,
+    push_to_layout,
+    push_to_registry,
+)
 from leptonci.core.actions import PushImage, Step
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE
-from leptonci.core.errors import ConfigError
+from leptonci.core.errors import ConfigError, RegistryError
 from leptonci.core.images import (
     BuildSpec,
     Destination,
@@ -29,12 +50,6 @@ from leptonci.core.images import (
 )
 from leptonci.core.plan import Plan
 from leptonci.runtime.context import Context
-
-if TYPE_CHECKING:
-    from leptonci.adapters.git import SourceInfo
-    from leptonci.adapters.images.daemonless import BaseImage, ImageArtifact
-    from leptonci.adapters.images.registry import RegistryClient
-    from leptonci.adapters.images.transfer import ProgressFactory
 
 STORE_DIR = "images"  # under the cache folder: the daemonless builder's blob store
 
@@ -58,8 +73,11 @@ class BuildPlan:
     spec: BuildSpec
     destination: Destination
     builder: str  # "daemonless" | "docker"
-    artifact: ImageArtifact | None = None  # daemonless: the built image
+    artifact: ImageArtifact | None = None  # daemonless: the built image (digest known)
     stored: bool = False  # daemonless: blobs already in the store (not a dry run)
+    # daemonless to a registry: the model layer, planned but not read; it streams to the
+    # registry in one pass and its digest is learnt there (unless already recorded)
+    pending: PendingImage | None = None
 
     @property
     def digest(self) -> str | None:
@@ -73,8 +91,6 @@ def _verdict_label(verdict: str) -> str:
 
 
 def registry_client(ctx: Context, host: str) -> RegistryClient:
-    from leptonci.adapters.images.credentials import registry_credentials
-    from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
 
     try:
         attempts = int(ctx.env.get("LEPTONCI_REGISTRY_RETRIES", "4"))
@@ -92,8 +108,6 @@ def registry_client(ctx: Context, host: str) -> RegistryClient:
 
 def load_base(ctx: Context, base: str) -> BaseImage | None:
     """The base image a build starts from (None for scratch), read from its registry or layout."""
-    from leptonci.adapters.images.daemonless import load_layout_base
-    from leptonci.adapters.images.transfer import load_registry_base
 
     ref = parse_base(base)
     if ref.kind == "scratch":
@@ -104,9 +118,14 @@ def load_base(ctx: Context, base: str) -> BaseImage | None:
 
 
 def image_store(ctx: Context) -> Any:
-    from leptonci.adapters.images.layout import OciLayout
 
     return OciLayout(ctx.cache_dir / STORE_DIR)
+
+
+def _layer_record(ctx: Context, spec: BuildSpec) -> LayerRecord:
+    """The layer digests kept in the candidate's folder (export_dir is ROOT/MODEL/VERSION)."""
+
+    return LayerRecord(spec.export_dir.parent.parent / RECORD_FILE, writable=not ctx.dry_run)
 
 
 def build_image(
@@ -147,21 +166,44 @@ def build_image(
         )
         return BuildPlan(plan, spec, destination, "docker")
 
-    from leptonci.adapters.images.daemonless import build_artifact
-
-    store = None if ctx.dry_run else image_store(ctx)
-    artifact = build_artifact(spec, base=load_base(ctx, spec.base), store=store)
+    base = load_base(ctx, spec.base)
+    record = _layer_record(ctx, spec)
+    artifact: ImageArtifact | None
+    pending = None
+    if destination.kind == "layout":
+        # the layer goes through the store (a dry run only hashes it, unless recorded)
+        store = None if ctx.dry_run else image_store(ctx)
+        artifact = build_artifact(spec, base=base, store=store, record=record)
+        size = artifact.size
+    else:
+        # nothing is read to plan a registry push, dry or not (the same plan either
+        # way): the push streams the layer once and learns its digest then, unless
+        # the candidate's layer record already knows it
+        store = None
+        pending = prepare_image(spec, base=base, record=record)
+        artifact = pending.artifact
+        size = pending.size
+    at = f"@{artifact.digest}" if artifact is not None else ""
+    later = "" if artifact is not None else "; digest computed while streaming"
     plan = Plan(f"build {candidate.model} image {release}").then(
         Step(summary=f"write OCI image {spec.model_dir}/ on {spec.base}", name="daemonless-build"),
         PushImage(
-            summary=f"push {where}@{artifact.digest} tags {tags} ({size_text(artifact.size)})",
+            summary=f"push {where}{at} tags {tags} ({size_text(size)}{later})",
             repository=where,
             tags=spec.tags,
-            digest=artifact.digest,
-            size=artifact.size,
+            digest=artifact.digest if artifact is not None else None,
+            size=size,
         ),
     )
-    return BuildPlan(plan, spec, destination, "daemonless", artifact, stored=store is not None)
+    return BuildPlan(
+        plan,
+        spec,
+        destination,
+        "daemonless",
+        artifact,
+        stored=store is not None,
+        pending=pending,
+    )
 
 
 def size_text(n: int) -> str:
@@ -186,37 +228,38 @@ def push_image(ctx: Context, build: BuildPlan) -> BuiltImage:
     spec, dest = build.spec, build.destination
     if build.builder == "docker":
         return _push_with_docker(ctx, build)
-    from leptonci.adapters.images.daemonless import build_artifact
-    from leptonci.adapters.images.layout import OciLayout
-    from leptonci.adapters.images.transfer import push_to_layout, push_to_registry
 
     store = image_store(ctx)
-    artifact = build.artifact
-    if artifact is None or not build.stored:
-        artifact = build_artifact(spec, base=load_base(ctx, spec.base), store=store)
-        if build.artifact is not None and artifact.digest != build.artifact.digest:
-            raise ConfigError(f"{spec.model}: the model changed between plan and push; run again")
     progress = _progress(ctx, spec.repository)
     if dest.kind == "layout":
+        artifact = build.artifact
+        if artifact is None or not build.stored:
+            base = load_base(ctx, spec.base)
+            artifact = build_artifact(spec, base=base, store=store, record=_layer_record(ctx, spec))
+            if build.artifact is not None and artifact.digest != build.artifact.digest:
+                raise ConfigError(
+                    f"{spec.model}: the model changed between plan and push; run again"
+                )
         layout = OciLayout(ctx.root / dest.layout_dir / spec.repository)
         result = push_to_layout(
             artifact, store=store, layout=layout, tags=spec.tags, progress=progress
         )
     else:
+        image = build.pending if build.pending is not None else build.artifact
+        if image is None:
+            raise ConfigError(f"{spec.model}: the build plan holds no image; run again")
         repo = dest.repository(spec.repository)
         client = registry_client(ctx, dest.host)
         result = push_to_registry(
-            artifact, store=store, client=client, repo=repo, tags=spec.tags, progress=progress
+            image, store=store, client=client, repo=repo, tags=spec.tags, progress=progress
         )
+    size = result.artifact.size if result.artifact is not None else 0
     return BuiltImage(
-        dest.image(spec.repository), result.digest, spec.tags, artifact.size, result.bytes_sent
+        dest.image(spec.repository), result.digest, spec.tags, size, result.bytes_sent
     )
 
 
 def _push_with_docker(ctx: Context, build: BuildPlan) -> BuiltImage:
-    from leptonci.adapters.images.credentials import registry_credentials
-    from leptonci.adapters.images.dockerbuild import default_dockerfile, docker_build, docker_push
-    from leptonci.core.errors import RegistryError
 
     spec, dest = build.spec, build.destination
     model = ctx.config.model(spec.model)
@@ -241,7 +284,6 @@ def _push_with_docker(ctx: Context, build: BuildPlan) -> BuiltImage:
 
 
 def _registry_image_size(client: RegistryClient, repo: str, digest: str) -> int:
-    import json
 
     data, _ = client.get_manifest(repo, digest)
     manifest = json.loads(data)
@@ -255,7 +297,6 @@ def model_source(ctx: Context, model: str) -> SourceInfo:
     Labels, and so the daemonless digest, derive from it, so every command that builds
     the same model must ask this one function.
     """
-    from leptonci.adapters.git import Git
 
     return Git(ctx.root).source_info(
         [ctx.config.model(model).path, CONFIG_FILE], remote=ctx.config.git.remote

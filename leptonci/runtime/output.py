@@ -2,8 +2,10 @@
 
 Every line passes through ``redact``. In GitHub Actions, steps become ``::group::``
 blocks, errors become ``::error::`` annotations, Markdown goes to the job summary
-(``$GITHUB_STEP_SUMMARY``) and outputs to ``$GITHUB_OUTPUT``. With ``--json`` the
-human lines go to stderr and stdout carries exactly one JSON document.
+(``$GITHUB_STEP_SUMMARY``) and outputs to ``$GITHUB_OUTPUT``, and every secret leptonci
+learns is announced with ``::add-mask::`` as it is registered, so the runner masks it in
+the log from then on. With ``--json`` the human lines (and the announcements) go to
+stderr and stdout carries exactly one JSON document.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from rich.progress import (
 )
 from rich.progress import Progress as RichProgress
 
-from leptonci.core.redact import redact, redact_obj
+from leptonci.core.redact import announce_masks, redact, redact_obj
 
 
 class Progress(Protocol):
@@ -79,6 +81,10 @@ class Output:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.github = self.env.get("GITHUB_ACTIONS") == "true"
+        if self.github:
+            # The sink, not the redactor, knows it runs in Actions and which stream may
+            # carry workflow commands (stdout holds only JSON with --json).
+            announce_masks(self._add_mask)
 
     @property
     def interactive(self) -> bool:
@@ -129,6 +135,10 @@ class Output:
         if not self.interactive:
             return _NoProgress()
         return _RichProgress(total, redact(description), self.stderr, unit)
+
+    def _add_mask(self, value: str) -> None:
+        # the one line a secret is written on, unredacted: the runner masks it after this
+        print(f"::add-mask::{_escape(value)}", file=self._human, flush=True)
 
     # -- machine outputs -----------------------------------------------------------
     def result(self, data: Mapping[str, Any], text: str | None = None) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from leptonci.adapters.images.credentials import Credentials
-from leptonci.adapters.images.daemonless import ImageArtifact, build_artifact
+from leptonci.adapters.images.daemonless import ImageArtifact, build_artifact, prepare_image
 from leptonci.adapters.images.layout import OciLayout
 from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
 from leptonci.adapters.images.transfer import push_to_registry
@@ -66,6 +66,20 @@ def test_push_gets_a_push_token_after_a_pull_token(
         (scope.rsplit(":", 1)[0], frozenset(scope.rsplit(":", 1)[1].split(","))) for scope in scopes
     }
     assert ("repository:team/digits", frozenset({"pull", "push"})) in granted
+
+
+def test_a_streamed_push_asks_for_its_push_token_at_the_upload(
+    token_registry: TokenRegistryServer, tmp_path: Path
+) -> None:
+    # nothing is checked first (the layer's digest is not known): the POST meets the 401
+    pending = prepare_image(make_spec(make_export(tmp_path / "m")), base=None)
+    creds = Credentials(token_registry.username, token_registry.password)
+    result = push_to_registry(
+        pending, client=_client(token_registry, creds), repo="team/digits", tags=("1",)
+    )
+    assert result.artifact is not None
+    assert result.bytes_sent == pending.layer.size + result.artifact.config.size  # sent once
+    assert _client(token_registry, creds).manifest_digest("team/digits", "1") == result.digest
 
 
 def test_public_image_is_read_with_an_anonymous_token(

@@ -137,6 +137,16 @@ def test_push_to_layout_writes_an_oci_layout_and_is_idempotent(tmp_path: Path) -
     assert dest.read_bytes(artifact.digest) == artifact.manifest
 
 
+def test_a_layout_push_links_the_store_blobs_instead_of_copying(tmp_path: Path) -> None:
+    store = OciLayout(tmp_path / "store")
+    spec = make_spec(make_export(tmp_path / "m"))
+    artifact = build_artifact(spec, base=None, store=store)
+    dest = OciLayout(tmp_path / "oci" / "digits")
+    push_to_layout(artifact, store=store, layout=dest, tags=spec.tags)
+    layer = artifact.model_layer.digest
+    assert dest.blob_path(layer).samefile(store.blob_path(layer))  # no byte copied
+
+
 def test_retagging_replaces_the_old_entry(tmp_path: Path) -> None:
     store = OciLayout(tmp_path / "store")
     dest = OciLayout(tmp_path / "oci" / "digits")

@@ -122,7 +122,7 @@ def test_registry_down_is_retried_then_exit_3(tmp_path: Path) -> None:
         push_to_registry(artifact, store=store, client=client, repo="ns/digits", tags=tags)
     assert "registry 127.0.0.1:9 failed to reach ns/digits after 3 tries" in str(info.value)
     assert info.value.exit_code == ExitCode.OUTSIDE
-    assert time.monotonic() - started < 30  # short test delays, not oras's minutes
+    assert time.monotonic() - started < 30  # short test delays, not minutes of backoff
 
 
 def test_registry_stopped_mid_push_fails_after_retries(
@@ -135,7 +135,7 @@ def test_registry_stopped_mid_push_fails_after_retries(
     def stop_on_first_blob(total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
         def advance(amount: int) -> None:
             calls.append(amount)
-            registry.stop()  # the registry goes away after the first blob
+            registry.stop()  # the registry goes away once the first bytes are in
 
         return advance, lambda: None
 
@@ -148,7 +148,8 @@ def test_registry_stopped_mid_push_fails_after_retries(
             tags=tags,
             progress=stop_on_first_blob,
         )
-    assert len(calls) == 1
+    # blobs go up in parallel, so others in flight may still land; the push fails anyway
+    assert calls
     assert f"registry {registry.host} failed to" in str(info.value)
     assert "after 3 tries" in str(info.value)
     # the registry comes back: nothing was tagged, and a new push completes
@@ -194,11 +195,10 @@ def test_credentials_from_docker_config(tmp_path: Path) -> None:
     assert env_creds == Credentials("ci", "env-secret-1")
 
 
-def test_large_blobs_go_up_in_chunks(
-    registry: RegistryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("leptonci.adapters.images.registry.MONOLITHIC_LIMIT", 1000)
-    monkeypatch.setattr("leptonci.adapters.images.registry.CHUNK_SIZE", 64 << 10)
+def test_large_blobs_go_up_in_chunks(registry: RegistryServer, tmp_path: Path) -> None:
+    client = RegistryClient(
+        registry.host, plain_http=True, retry=FAST, chunk_size=64 << 10, monolithic_limit=1000
+    )
     artifact, store, tags = _built(tmp_path)
     sends: list[int] = []
 
@@ -206,7 +206,7 @@ def test_large_blobs_go_up_in_chunks(
         return sends.append, lambda: None
 
     result = push_to_registry(
-        artifact, store=store, client=_client(registry), repo="big", tags=tags, progress=progress
+        artifact, store=store, client=client, repo="big", tags=tags, progress=progress
     )
     assert result.digest == artifact.digest
     assert len(sends) > 5 and max(sends) <= 64 << 10

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from leptonci.adapters.git import SourceInfo
+from leptonci.adapters.images.daemonless import build_artifact
 from leptonci.commands.build import run as build_command
 from leptonci.core.actions import PushImage
 from leptonci.core.candidate import Candidate
@@ -127,17 +128,23 @@ def test_registry_destination_with_auth_from_env(
         "LEPTONCI_REGISTRY_PASSWORD": registry_auth.password,
     }
     ctx = make_ctx(root, env=env)
-    build = build_image(
-        ctx,
-        candidate=make_candidate(tmp_path / "c"),
+    candidate = make_candidate(tmp_path / "c")
+    build = build_image(ctx, candidate=candidate, release=RELEASE, verdict="passed", source=SOURCE)
+    # the model is not read to plan a registry push: its digest is learnt as it streams
+    assert build.digest is None
+    dry = build_image(
+        make_ctx(root, env=env, dry_run=True),
+        candidate=candidate,
         release=RELEASE,
         verdict="passed",
         source=SOURCE,
     )
+    assert dry.plan.to_dict() == build.plan.to_dict()  # a dry run plans what a run does
     built = push_image(ctx, build)
     assert built.image == f"{registry_auth.host}/team/digits"
     response = registry_auth.manifest("team/digits", RELEASE)
-    assert response.headers["Docker-Content-Digest"] == built.digest == build.digest
+    hashed = build_artifact(build.spec, base=None, store=None)  # what the bytes decide
+    assert response.headers["Docker-Content-Digest"] == built.digest == hashed.digest
     assert registry_auth.password not in build.plan.render_text() + build.plan.to_json()
 
 

@@ -74,8 +74,8 @@ def test_daemonless_image_on_a_registry_base_runs(
     ctx = make_ctx(root)
     candidate = make_candidate(tmp_path / "cand", seed=3)
     build = build_image(ctx, candidate=candidate, release=RELEASE, verdict="passed", source=SOURCE)
+    assert build.digest is None  # a registry push learns it while the layer streams
     built = push_image(ctx, build)
-    assert built.digest == build.digest
     output = _run(docker_client, built.reference)
     assert _expected(candidate.root) in output
     assert "MODEL_NAME=digits" in output

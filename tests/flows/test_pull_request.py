@@ -22,6 +22,7 @@ from leptonci.core.ledger import Ledger, ReleaseRecord, render_ledger
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
 from tests.fixtures.candidates import seed_candidate
+from tests.fixtures.secret_forms import without_mask_lines
 from tests.github_fake import TOKEN, FakeGitHub
 
 GOOD = {"accuracy": 0.96, "loss": 0.12}
@@ -218,7 +219,9 @@ def test_missing_permission_exits_3_without_the_token(
     out, err = capsys.readouterr()
     assert code == 3
     assert "needs pull-requests: write" in err
-    assert TOKEN not in out + err
+    # announced to the runner (which masks it from then on), and written nowhere else
+    assert f"::add-mask::{TOKEN}" in out.splitlines()
+    assert TOKEN not in without_mask_lines([out, err])
 
 
 def test_bad_token_exits_3_without_the_token(
@@ -238,4 +241,6 @@ def test_bad_token_exits_3_without_the_token(
     code = cli.main(["-C", str(pr_repo.root), "--json", "run", "pull-request"])
     out, err = capsys.readouterr()
     assert code == 3 and "401" in out + err
-    assert wrong not in out + err and TOKEN not in out + err
+    assert f"::add-mask::{wrong}" in err.splitlines()  # --json: stdout holds only JSON
+    shown = without_mask_lines([out, err])
+    assert wrong not in shown and TOKEN not in shown

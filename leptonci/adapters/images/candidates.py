@@ -9,7 +9,7 @@ hash up before training, publish after. Nothing fetched is used before its diges
 checked: the manifest against the digest the store named, each blob against the digest
 the manifest names, and the metrics against the hash that was asked for.
 
-Only the stable operations of ``RegistryClient`` and ``OciLayout`` are used here.
+Only the stable operations of ``RegistryClient``, ``upload`` and ``OciLayout`` are used here.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 from leptonci.adapters.images.layout import Descriptor, HashingWriter, OciLayout, canonical_json
 from leptonci.adapters.images.registry import RegistryClient
+from leptonci.adapters.images.upload import FileSource, upload_blob
 from leptonci.core.candidate import METRICS_FILE
 from leptonci.core.errors import RegistryError
 from leptonci.core.images import OCI_MANIFEST
@@ -285,9 +286,8 @@ class RegistryCandidates(CandidateStore):
         check_metrics(metrics, model=model, content_hash=content_hash, where=where)
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
             work = OciLayout(Path(tmp))
-            writer = work.writer()
             try:
-                digest = self.client.download_blob(self.repo, stored.model, writer)
+                digest = self.client.download_blob(self.repo, stored.model, work)
             except RegistryError as exc:
                 raise RegistryError(
                     f"candidate {where}: model blob {stored.model.digest[:19]} refused: "
@@ -304,7 +304,9 @@ class RegistryCandidates(CandidateStore):
                 (packed.model, packed.model_path),
             ):
                 if not self.client.has_blob(self.repo, desc.digest):
-                    self.client.upload_blob(self.repo, str(path), desc)
+                    upload_blob(
+                        self.client, self.repo, FileSource(path, desc.size), digest=desc.digest
+                    )
             self.client.put_manifest(self.repo, tag, packed.manifest, OCI_MANIFEST)
         found = self.client.manifest_digest(self.repo, tag)
         if found != packed.digest:

@@ -2,9 +2,14 @@
 
 The model goes into one uncompressed tar layer at ``/models/NAME/VERSION/``: entries
 sorted, owner 0:0, modes normalised to 0644/0755, every mtime set to the source
-commit's time, no gzip (whose bytes differ between zlib builds). Config and manifest are
-canonical JSON. So the same model bytes give the same digest on any machine, at any
-time, and the digest is known before anything is pushed.
+commit's time, no gzip (whose bytes differ between zlib builds); see ``tarlayer``.
+Config and manifest are canonical JSON. So the same model bytes give the same digest on
+any machine, at any time.
+
+Two ways to build: ``build_artifact`` reads the layer once into the store (or only
+hashes it, for a dry run), so the digest is known before the push; ``prepare_image``
+reads nothing, and the push to a registry learns the digest while the layer streams
+out. Either takes the digest from the candidate's ``LayerRecord`` when it knows it.
 
 The base is ``scratch`` (a model-only image, e.g. for KServe modelcars) or an image read
 from a registry or an OCI layout; its layers are reused untouched.
@@ -13,15 +18,13 @@ from a registry or an OCI layout; its layers are reused untouched.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import stat
-import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leptonci.adapters.images.layercache import LayerRecord
 from leptonci.adapters.images.layout import (
     Descriptor,
     HashingWriter,
@@ -29,6 +32,7 @@ from leptonci.adapters.images.layout import (
     canonical_json,
     sha256_digest,
 )
+from leptonci.adapters.images.tarlayer import Opener, TarLayer, open_raw
 from leptonci.core.errors import ConfigError, RegistryError
 from leptonci.core.images import (
     DOCKER_CONFIG,
@@ -43,7 +47,6 @@ from leptonci.core.images import (
 )
 
 PLATFORM_OS = "linux"
-_READ_CHUNK = 1 << 20
 # fetch(descriptor, store): copy one base blob into the local store
 BlobFetcher = Callable[[Descriptor, OciLayout], None]
 
@@ -66,6 +69,9 @@ class ImageArtifact:
     model_layer: Descriptor
     base: BaseImage | None = None
     media_type: str = OCI_MANIFEST
+    config_bytes: bytes = field(default=b"", repr=False)
+    # regenerates the model layer's bytes (a push that finds it in no store reads it here)
+    source: TarLayer | None = field(default=None, compare=False, repr=False)
 
     @property
     def digest(self) -> str:
@@ -86,90 +92,32 @@ def default_arch() -> str:
 
 
 # -- the model layer -----------------------------------------------------------------
-def _model_entries(export_dir: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, absolute path) of everything under export_dir, sorted.
-
-    Symlinks are followed, directories too (a SavedModel's ``assets/`` is often a link
-    into a data folder), so the layer holds the bytes the model reads; a dangling link
-    or a directory loop is a config error naming the path.
-    """
-    found: list[tuple[str, Path]] = []
-
-    def walk(folder: Path, seen: frozenset[tuple[int, int]]) -> None:
-        for path in _listdir(folder, export_dir):
-            rel = path.relative_to(export_dir).as_posix()
-            st = _stat(path, export_dir)
-            found.append((rel, path))
-            if stat.S_ISDIR(st.st_mode):
-                key = (st.st_dev, st.st_ino)
-                if key in seen:
-                    raise ConfigError(
-                        f"{rel} in {export_dir} links back to a folder above it",
-                        hint="replace the symlink loop with the files the model needs",
-                    )
-                walk(path, seen | {key})
-
-    root = _stat(export_dir, export_dir)
-    walk(export_dir, frozenset({(root.st_dev, root.st_ino)}))
-    yield from sorted(found)
-
-
-def _listdir(folder: Path, export_dir: Path) -> list[Path]:
-    try:
-        return list(folder.iterdir())
-    except OSError as exc:
-        raise _unreadable(folder, export_dir, exc) from None
-
-
-def _stat(path: Path, export_dir: Path) -> os.stat_result:
-    try:
-        return path.stat()  # follows symlinks: the layer holds plain files only
-    except OSError as exc:
-        raise _unreadable(path, export_dir, exc) from None
-
-
-def _unreadable(path: Path, export_dir: Path, exc: OSError) -> ConfigError:
-    rel = path.relative_to(export_dir).as_posix() if path != export_dir else "."
-    what = "a dangling symlink" if path.is_symlink() and not path.exists() else "unreadable"
-    return ConfigError(
-        f"{rel} in the model export {export_dir} is {what} ({exc.strerror or exc})",
-        hint="fix or remove it, then build again",
-    )
-
-
-def write_model_layer(spec: BuildSpec, sink: HashingWriter) -> None:
-    """Write the model's tar layer to sink, byte for byte reproducible."""
+def model_layer(spec: BuildSpec, *, opener: Opener = open_raw) -> TarLayer:
+    """The model's tar layer, planned from a listing of the export (nothing read yet)."""
     if not (spec.export_dir / "saved_model.pb").is_file():
         raise ConfigError(
             f"no saved_model.pb in {spec.export_dir}",
             hint="train the model first (leptonci train MODEL)",
         )
-    mtime = spec.mtime
+    return TarLayer(spec.export_dir, prefix=spec.model_dir, mtime=spec.mtime, opener=opener)
 
-    def info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
-        entry = tarfile.TarInfo(name)
-        entry.type, entry.mode, entry.size, entry.mtime = kind, mode, size, mtime
-        entry.uid = entry.gid = 0
-        entry.uname = entry.gname = ""
-        return entry
 
-    prefix = spec.model_dir.strip("/")
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
-        parts = prefix.split("/")
-        for i in range(1, len(parts) + 1):
-            tar.addfile(info("/".join(parts[:i]) + "/", tarfile.DIRTYPE, 0o755))
-        for rel, path in _model_entries(spec.export_dir):
-            st = _stat(path, spec.export_dir)
-            name = f"{prefix}/{rel}"
-            if stat.S_ISDIR(st.st_mode):
-                tar.addfile(info(name + "/", tarfile.DIRTYPE, 0o755))
-            elif stat.S_ISREG(st.st_mode):
-                mode = 0o755 if st.st_mode & 0o111 else 0o644
-                try:
-                    with path.open("rb") as fh:
-                        tar.addfile(info(name, tarfile.REGTYPE, mode, st.st_size), fh)
-                except OSError as exc:  # unreadable, or shrank while being read
-                    raise _unreadable(path, spec.export_dir, exc) from None
+def _write_layer(layer: TarLayer, store: OciLayout | None) -> Descriptor:
+    """Read the layer once: into the store (hashing it), or only hashed."""
+    if store is None:
+        sink = HashingWriter()
+        for piece in layer.chunks():
+            sink.write(piece)
+        return Descriptor(OCI_LAYER_TAR, sink.digest, sink.size)
+    writer = store.writer()
+    try:
+        for piece in layer.chunks():
+            writer.sink.write(piece)
+    except BaseException:
+        writer.abort()
+        raise
+    size = writer.sink.size
+    return Descriptor(OCI_LAYER_TAR, writer.commit(), size)
 
 
 # -- config and manifest -------------------------------------------------------------
@@ -195,26 +143,11 @@ def _image_config(spec: BuildSpec, base: BaseImage | None, diff_id: str) -> dict
     }
 
 
-def build_artifact(
-    spec: BuildSpec, *, base: BaseImage | None, store: OciLayout | None
+def finish_artifact(
+    spec: BuildSpec, base: BaseImage | None, model_layer: Descriptor, source: TarLayer | None = None
 ) -> ImageArtifact:
-    """Build the image; with a store its blobs are written there, else only hashed."""
-    if store is not None:
-        writer = store.writer()
-        try:
-            write_model_layer(spec, writer.sink)
-        except BaseException:
-            writer.abort()
-            raise
-        layer_size = writer.sink.size
-        layer_digest = writer.commit()
-    else:
-        sink = HashingWriter()
-        write_model_layer(spec, sink)
-        layer_size, layer_digest = sink.size, sink.digest
-    model_layer = Descriptor(OCI_LAYER_TAR, layer_digest, layer_size)
-
-    config_bytes = canonical_json(_image_config(spec, base, layer_digest))
+    """Config and manifest around a model layer whose digest is known."""
+    config_bytes = canonical_json(_image_config(spec, base, model_layer.digest))
     config = Descriptor(OCI_CONFIG, sha256_digest(config_bytes), len(config_bytes))
     layers = (*(base.layers if base else ()), model_layer)
     manifest_data = {
@@ -225,10 +158,94 @@ def build_artifact(
         "annotations": image_labels(spec),
     }
     manifest = canonical_json(manifest_data)
+    return ImageArtifact(
+        manifest, config, layers, model_layer, base, config_bytes=config_bytes, source=source
+    )
+
+
+def build_artifact(
+    spec: BuildSpec,
+    *,
+    base: BaseImage | None,
+    store: OciLayout | None,
+    record: LayerRecord | None = None,
+    opener: Opener = open_raw,
+) -> ImageArtifact:
+    """Build the image; with a store its blobs are written there, else only hashed.
+
+    When the record knows the layer (and the store, if any, holds it) the model is not
+    read at all.
+    """
+    layer = model_layer(spec, opener=opener)
+    known = record.lookup(layer) if record is not None else None
+    if known is not None and (store is None or store.has_blob(known.digest)):
+        model = known
+    else:
+        model = _write_layer(layer, store)
+        if record is not None:
+            record.remember(layer, model.digest)
+    artifact = finish_artifact(spec, base, model, layer)
     if store is not None:
-        store.put_bytes(config_bytes)
-        store.put_bytes(manifest)
-    return ImageArtifact(manifest, config, layers, model_layer, base)
+        store.put_bytes(artifact.config_bytes)
+        store.put_bytes(artifact.manifest)
+    return artifact
+
+
+@dataclass(frozen=True)
+class PendingImage:
+    """An image whose model layer is planned (listed) but not read.
+
+    Pushed to a registry, the layer streams through the hash and out in one pass, and
+    the digest is learnt at the end; when the record already knows it, ``artifact``
+    is the whole image and a re-push reads nothing.
+    """
+
+    spec: BuildSpec
+    base: BaseImage | None
+    layer: TarLayer = field(compare=False, repr=False)
+    record: LayerRecord | None = field(default=None, compare=False, repr=False)
+    known: Descriptor | None = None
+
+    @property
+    def artifact(self) -> ImageArtifact | None:
+        if self.known is None:
+            return None
+        return finish_artifact(self.spec, self.base, self.known, self.layer)
+
+    @property
+    def size(self) -> int:
+        """The image's size, exact before the digest is known (digests have one length)."""
+        return self._placeholder.size
+
+    @property
+    def blob_bytes(self) -> int:
+        """The bytes of the model layer and the config: what the push has to stream."""
+        return self.layer.size + self._placeholder.config.size
+
+    @property
+    def _placeholder(self) -> ImageArtifact:
+        model = Descriptor(OCI_LAYER_TAR, "sha256:" + "0" * 64, self.layer.size)
+        return finish_artifact(self.spec, self.base, model)
+
+    def complete(self, digest: str) -> ImageArtifact:
+        """The image, once its model layer has been read whole and hashed to digest."""
+        if self.record is not None:
+            self.record.remember(self.layer, digest)
+        model = Descriptor(OCI_LAYER_TAR, digest, self.layer.size)
+        return finish_artifact(self.spec, self.base, model, self.layer)
+
+
+def prepare_image(
+    spec: BuildSpec,
+    *,
+    base: BaseImage | None,
+    record: LayerRecord | None = None,
+    opener: Opener = open_raw,
+) -> PendingImage:
+    """Plan the image without reading the model (its layer's digest from the record)."""
+    layer = model_layer(spec, opener=opener)
+    known = record.lookup(layer) if record is not None else None
+    return PendingImage(spec, base, layer, record, known)
 
 
 # -- base images ---------------------------------------------------------------------

@@ -73,7 +73,7 @@ class HashingWriter:
         self._hash = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:  # tarfile's file protocol
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # a file's protocol
         self._hash.update(data)
         self.size += len(data)
         if self._target is not None:
@@ -120,10 +120,24 @@ class OciLayout:
         tmp.replace(self.blob_path(digest))
         return digest, len(data)
 
-    def put_file(self, source: Path, digest: str) -> int:
-        """Copy a blob in from a file (verifying its digest); returns bytes written."""
+    def put_file(self, source: Path, digest: str, *, link: bool = False) -> int:
+        """Copy a blob in from a file (verifying its digest); returns bytes written.
+
+        With link, a file from another content-addressed store (already verified when it
+        was written) is hard-linked in instead when both are on one filesystem.
+        """
         if self.has_blob(digest):
             return 0
+        if link:
+            target = self.blob_path(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+                return source.stat().st_size
+            except FileExistsError:
+                return 0
+            except OSError:
+                pass  # another filesystem, or links not allowed: copy
         fh, tmp = self._tmp()
         writer = HashingWriter(fh)
         with fh, source.open("rb") as src:

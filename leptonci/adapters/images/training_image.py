@@ -136,4 +136,4 @@ def build_training_image(
     if store is not None:
         store.put_bytes(config_bytes)
         store.put_bytes(manifest)
-    return ImageArtifact(manifest, config, layers, layer, base)
+    return ImageArtifact(manifest, config, layers, layer, base, config_bytes=config_bytes)
