@@ -38,7 +38,9 @@ def store_for(ctx: Context, registry: str) -> CandidateStore:
         return LayoutCandidates(
             OciLayout(folder), label=f"{LAYOUT_PREFIX}{dest.layout_dir}/{REPOSITORY}"
         )
-    return RegistryCandidates(registry_client(ctx, dest.host), dest.repository(REPOSITORY))
+    return RegistryCandidates(
+        lambda: registry_client(ctx, dest.host), dest.repository(REPOSITORY), host=dest.host
+    )
 
 
 def candidate_store(ctx: Context) -> CandidateStore:

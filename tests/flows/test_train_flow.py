@@ -274,3 +274,28 @@ def test_gate_command_uses_the_cached_candidate(
     assert lines[0].startswith("cache hit: reusing candidate")
     assert lines[1] == f"Gate digits-{trained_digits.short_hash} against dev"
     assert lines[-1] == "gate passed: 3 checks, no baseline"
+
+
+def test_a_dry_run_asks_no_registry_unless_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leptonci.pipeline import candidates
+
+    root = make_repo(tmp_path)
+    config = root / "leptonci.yaml"
+    config.write_text(CONFIG.replace("cache: .leptonci/cache", "registry: 127.0.0.1:9/ml"))
+
+    def no_client(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a dry run without --fetch made a registry client")
+
+    monkeypatch.setattr(candidates, "registry_client", no_client)
+    ctx, stdout, _ = make_ctx(root)
+    ctx.dry_run = True
+    assert train_command(ctx, model="digits", out=None, use_cache=True) == 0
+    text = stdout.getvalue()
+    assert "the shared training cache 127.0.0.1:9/ml/leptonci-candidates was not asked" in text
+    assert "[publish-candidate] publish candidate digits-" in text
+    ctx, stdout, _ = make_ctx(root)
+    ctx.dry_run = ctx.fetch = True
+    with pytest.raises(AssertionError, match="made a registry client"):
+        train_command(ctx, model="digits", out=None, use_cache=True)

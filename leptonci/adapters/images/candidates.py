@@ -21,7 +21,7 @@ import shutil
 import tarfile
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -259,12 +259,30 @@ def short_tag(tag: str) -> str:
 
 
 class RegistryCandidates(CandidateStore):
-    def __init__(self, client: RegistryClient, repo: str) -> None:
-        self.client = client
+    """Candidates in one repository of a registry. The client may be given as a function
+    that makes it: then nothing (not even a credential helper) runs until it is used."""
+
+    def __init__(
+        self,
+        client: RegistryClient | Callable[[], RegistryClient],
+        repo: str,
+        *,
+        host: str | None = None,
+    ) -> None:
+        self._client = client if isinstance(client, RegistryClient) else None
+        self._connect = None if isinstance(client, RegistryClient) else client
+        self.host = host or (self._client.host if self._client is not None else "")
         self.repo = repo
 
+    @property
+    def client(self) -> RegistryClient:
+        if self._client is None:
+            assert self._connect is not None
+            self._client = self._connect()
+        return self._client
+
     def describe(self) -> str:
-        return f"{self.client.host}/{self.repo}"
+        return f"{self.host}/{self.repo}"
 
     def lookup(self, tag: str) -> StoredCandidate | None:
         digest = self.client.manifest_digest(self.repo, tag)
@@ -311,7 +329,7 @@ class RegistryCandidates(CandidateStore):
         found = self.client.manifest_digest(self.repo, tag)
         if found != packed.digest:
             raise RegistryError(
-                f"registry {self.client.host} reports {found} for {self.repo}:{tag}, "
+                f"registry {self.host} reports {found} for {self.repo}:{tag}, "
                 f"expected {packed.digest}",
                 hint="another runner published the same candidate at the same time; run again",
             )
