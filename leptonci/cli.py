@@ -95,6 +95,13 @@ def _writes(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _deprecated(release: str | None, to: str | None) -> str | None:
+    """`rollback --to ID` (deprecated: in promote --to names an environment)."""
+    if to is not None:
+        print("leptonci: warning: rollback --to is deprecated; use --release ID", file=sys.stderr)
+    return release if release is not None else to
+
+
 def build_parser() -> argparse.ArgumentParser:
     def common_options(*, top: bool) -> argparse.ArgumentParser:
         # Subcommands accept the global options too; their defaults are suppressed there
@@ -203,20 +210,37 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
-    p = command("rollback", "restore the previous (or named) release in ENV")
-    p.add_argument("env", metavar="ENV")
+    p = command(
+        "rollback",
+        "restore the previous (or named) release in ENV as a new commit, quarantine the bad "
+        "digest (refused until `leptonci unblock`) and hold automatic promotion into ENV "
+        "(until `leptonci resume ENV`)",
+    )
+    p.add_argument("env", metavar="ENV", help="the environment to roll back")
+    p.add_argument(
+        "--release",
+        metavar="ID",
+        default=None,
+        help="the release to restore (default: the previous one not quarantined)",
+    )
     p.add_argument(
         "--to",
-        metavar="RELEASE",
+        metavar="ID",
         default=None,
-        dest="to",
-        help="the release to restore (default: the previous one not quarantined)",
+        dest="to_deprecated",
+        help="deprecated alias of --release",
     )
     p.add_argument(
         "--reason", metavar="TEXT", default=None, help="why; recorded in the ledger and commit"
     )
     _writes(p)
-    p.set_defaults(run=lambda a: lambda ctx: rollback.run(ctx, env=a.env, to=a.to, reason=a.reason))
+    p.set_defaults(
+        run=lambda a: (
+            lambda ctx: rollback.run(
+                ctx, env=a.env, release=_deprecated(a.release, a.to_deprecated), reason=a.reason
+            )
+        )
+    )
 
     p = command("unblock", "lift the quarantine of a release or digest in ENV")
     p.add_argument("env", metavar="ENV")

@@ -3,9 +3,11 @@
 For each model whose inputs changed against the PR's base (all models when the base
 is unknown), train it (the cache makes this cheap when nothing changed), gate it
 against the release current in its reference environment, and report: one sticky
-comment per model, a commit status ``leptonci/gate/MODEL``, the job summary. Needs
-only the default token, pushes nothing; exit 1 when any gate fails. The GitHub calls
-form a Plan: ``--dry-run`` prints it, a real run applies it.
+comment per model, a commit status ``leptonci/gate/MODEL``, the job summary. A model
+whose inputs the pull request leaves alone gets a success status too ("no model input
+changed"), so a required ``leptonci/gate/MODEL`` check never waits on a pull request
+that changes docs only. Needs only the default token, pushes nothing; exit 1 when any
+gate fails. The GitHub calls form a Plan: ``--dry-run`` prints it, a real run applies it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from leptonci.core.gate import Verdict
 from leptonci.core.ledger import Ledger
 from leptonci.core.plan import Plan
 from leptonci.core.report import (
+    NO_MODEL_CHANGE,
     GateReport,
+    gate_context,
     gate_marker,
     render_gate_report,
     render_summary,
@@ -38,8 +42,6 @@ from leptonci.engine.envfiles import read_ledger
 from leptonci.pipeline.gate import gate_candidate
 from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
 from leptonci.runtime.context import Context
-
-STATUS_CONTEXT = "leptonci/gate/{model}"
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ def run(ctx: Context) -> int:
     plan = build_report_plan(
         reports,
         ledgers,
+        unchanged=[m for m in config.models if m not in models],
         event=event,
         repository=settings.repository if settings else "",
         workflow=ctx.env.get("GITHUB_WORKFLOW", "model-gate"),
@@ -196,6 +199,7 @@ def build_report_plan(
     reports: Sequence[GateReport],
     ledgers: Mapping[str, Ledger],
     *,
+    unchanged: Sequence[str] = (),
     event: PullRequestEvent,
     repository: str,
     workflow: str,
@@ -229,7 +233,7 @@ def build_report_plan(
             )
         if event.head_sha:
             state = "success" if r.verdict.passed else "failure"
-            context = STATUS_CONTEXT.format(model=r.model)
+            context = gate_context(r.model)
             plan = plan.then(
                 SetCommitStatus(
                     summary=f"set status {context}={state} on {event.head_sha[:12]}",
@@ -241,6 +245,20 @@ def build_report_plan(
                     target_url=run_url or None,
                 )
             )
+    for model in unchanged if event.head_sha else ():
+        context = gate_context(model)
+        plan = plan.then(
+            SetCommitStatus(
+                summary=f"set status {context}=success on {event.head_sha[:12]} "
+                f"({NO_MODEL_CHANGE})",
+                repository=repository,
+                sha=event.head_sha,
+                state="success",
+                context=context,
+                description=NO_MODEL_CHANGE,
+                target_url=run_url or None,
+            )
+        )
     if event.number is None:
         plan = plan.with_note("no pull request number (GITHUB_REF, GITHUB_EVENT_PATH): no comment")
     return plan

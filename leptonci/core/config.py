@@ -123,6 +123,10 @@ class GitConfig(_Model):
     author_name: str = "github-actions[bot]"
     author_email: str = "41898282+github-actions[bot]@users.noreply.github.com"
     push_retries: int = Field(default=5, ge=0, le=50)
+    # push: commit straight to the branch; pull-request: a branch and an auto-merge pull
+    # request per change (for a protected main the token may not push to)
+    land: Literal["push", "pull-request"] = "push"
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
 
 
 class Config(_Model):

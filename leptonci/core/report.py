@@ -22,6 +22,15 @@ MAX_POINTS = 20
 _RESULT = {"ok": "✅ ok", "fail": "❌ fail", "skipped": "⏭️ skipped"}
 
 
+GATE_CONTEXT = "leptonci/gate/{model}"
+NO_MODEL_CHANGE = "passed: no model input changed"
+
+
+def gate_context(model: str) -> str:
+    """The commit status a repository makes a required check: one per gated model."""
+    return GATE_CONTEXT.format(model=model)
+
+
 def gate_marker(model: str, workflow: str) -> str:
     """The hidden marker that makes one comment per model and workflow sticky."""
     return f"<!-- leptonci:gate:{_slug(model)}:{_slug(workflow)} -->"
