@@ -49,6 +49,11 @@ def register_secret(value: str | None) -> None:
         pass
 
 
+def registered() -> frozenset[str]:
+    """Every secret value registered so far (what GitHub Actions is told to mask)."""
+    return frozenset(_secrets)
+
+
 def register_secrets(values: Iterable[str | None]) -> None:
     for value in values:
         register_secret(value)

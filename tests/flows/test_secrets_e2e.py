@@ -143,9 +143,17 @@ def test_no_secret_reaches_any_output_file_or_commit(
     assert run("promote", "--to", "staging") == 0
     assert run("--json", "status") == 0
 
+    # GitHub consumes the ::add-mask:: commands (and masks their values everywhere after):
+    # they are the one place a secret may be named
+    masks = [line for text in captured for line in text.splitlines() if "::add-mask::" in line]
+    assert any(registry_auth.password in line for line in masks)
+    shown = [
+        "\n".join(line for line in text.splitlines() if "::add-mask::" not in line)
+        for text in captured
+    ]
     seen = "\n".join(
         [
-            *captured,
+            *shown,
             summary.read_text() if summary.exists() else "",
             outputs.read_text() if outputs.exists() else "",
             _texts_under(clone.root),
