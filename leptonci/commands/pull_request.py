@@ -15,21 +15,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from leptonci.adapters.git import Git
 from leptonci.adapters.github import settings_from_env
-from leptonci.core.actions import SetCommitStatus, Step, UpsertComment
+from leptonci.core.actions import CreateCheckRun, SetCommitStatus, Step, UpsertComment
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE, Config
+from leptonci.core.errors import UsageError
 from leptonci.core.gate import Verdict
 from leptonci.core.ledger import Ledger
 from leptonci.core.plan import Plan
 from leptonci.core.report import (
     NO_MODEL_CHANGE,
     GateReport,
+    check_run_name,
     gate_context,
     gate_marker,
     render_gate_report,
@@ -107,9 +109,13 @@ def models_to_gate(config: Config, changed: Sequence[str] | None) -> list[str]:
     return out
 
 
-def run(ctx: Context) -> int:
-    """Gate the changed models, report on the PR; 0 all passed, 1 a gate failed."""
+def run(ctx: Context, *, append: Path | None = None) -> int:
+    """Gate the changed models, report on the PR; 0 all passed, 1 a gate failed.
+
+    ``append``: a Markdown file the team's workflow wrote (CML-style), added to every
+    model's report."""
     config = ctx.config
+    extra = read_append(ctx, append)
     settings = settings_from_env(ctx.env)
     event = pull_request_event(ctx.env)
     changed = changed_files(ctx, event)
@@ -143,7 +149,15 @@ def run(ctx: Context) -> int:
             verdict = gate_candidate(ctx, candidate=candidate, against=against)
             ledgers[model] = read_ledger(ctx.root, config.env(against))
             label = candidate_label(model, candidate.content_hash)
-            reports.append(_report(ctx, config, model, label, against, candidate, verdict, event))
+            report = _report(ctx, config, model, label, against, candidate, verdict, event)
+            baseline = ledgers[model].current_for(model)
+            reports.append(
+                replace(
+                    report,
+                    baseline_params=dict(baseline.params) if baseline and baseline.params else None,
+                    appendix=extra,
+                )
+            )
             ctx.out.info(f"{label} against {against}\n{verdict.render_text()}".rstrip("\n"))
 
     plan = build_report_plan(
@@ -160,6 +174,9 @@ def run(ctx: Context) -> int:
     posted = False
     if ctx.dry_run:
         ctx.out.info(plan.render_text().rstrip("\n"))
+        for action in plan.actions:  # what a reviewer would read
+            if isinstance(action, UpsertComment):
+                ctx.out.info(f"\n--- the comment on #{action.number} ---\n{action.body}")
     elif settings is not None and not plan.empty:
         Applier(ctx).apply(plan)
         posted = True
@@ -169,6 +186,7 @@ def run(ctx: Context) -> int:
     ctx.out.summary(render_summary(reports))
     passed = all(r.verdict.passed for r in reports)
     ctx.out.set_output("gate", "pass" if passed else "fail")
+    ctx.out.set_output("verdict", "pass" if passed else "fail")
     for r in reports:
         for check in r.verdict.failed_checks:
             ctx.out.error(f"gate {r.candidate}: {check.text}")
@@ -193,6 +211,19 @@ def run(ctx: Context) -> int:
     )
     ctx.out.result(data, text=f"pull-request gate: {verdicts}")
     return 0 if passed else 1
+
+
+def read_append(ctx: Context, path: Path | None) -> str:
+    """The team's Markdown to append to every report ("" without one)."""
+    if path is None:
+        return ""
+    where = path if path.is_absolute() else ctx.root / path
+    try:
+        return where.read_text()
+    except FileNotFoundError:
+        raise UsageError(
+            f"--append {path}: no such file", hint="write it in an earlier workflow step"
+        ) from None
 
 
 def build_report_plan(
@@ -234,6 +265,23 @@ def build_report_plan(
         if event.head_sha:
             state = "success" if r.verdict.passed else "failure"
             context = gate_context(r.model)
+            name = check_run_name(r.model)
+            plan = plan.then(
+                CreateCheckRun(
+                    summary=f"check run {name}={state} on {event.head_sha[:12]} carrying the "
+                    "full report",
+                    repository=repository,
+                    sha=event.head_sha,
+                    name=name,
+                    conclusion=state,
+                    title=f"{r.candidate}: gate {'passed' if r.verdict.passed else 'FAILED'}",
+                    summary_text=status_description(r.verdict),
+                    text=render_gate_report(
+                        r, marker="", ledger=ledgers.get(r.model), limit=65_000
+                    ),
+                    details_url=run_url or None,
+                )
+            )
             plan = plan.then(
                 SetCommitStatus(
                     summary=f"set status {context}={state} on {event.head_sha[:12]}",
@@ -296,4 +344,6 @@ def _report(
         metrics=dict(candidate.metrics),
         provenance={k: v for k, v in provenance.items() if v},
         bounds={m: (t.min, t.max) for m, t in gate.items()},
+        params=dict(candidate.params),
+        precision=config.report.precision,
     )

@@ -70,6 +70,7 @@ def release_record(
         metrics={k: float(v) for k, v in candidate.metrics.items()},
         eval_fingerprint=candidate.eval_fingerprint,
         verdict=gate,
+        params=dict(candidate.params),
     )
 
 

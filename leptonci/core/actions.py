@@ -210,7 +210,7 @@ class CreateCheckRun(Action):
     name: str
     conclusion: str  # success | failure | neutral
     title: str
-    summary: str
+    summary_text: str  # the check run's own summary line (``summary`` is the plan's)
     text: str = ""
     details_url: str | None = None
 

@@ -231,7 +231,7 @@ class Applier:
             head_sha=action.sha,
             conclusion=action.conclusion,
             title=action.title,
-            summary=action.summary,
+            summary=action.summary_text,
             text=action.text,
             details_url=action.details_url,
         )

@@ -35,7 +35,7 @@ from leptonci.promotion.plans import (
     plan_unblock,
     plan_verification,
 )
-from leptonci.promotion.pr_body import pull_request_body
+from leptonci.promotion.pr_body import Links, pull_request_body
 from leptonci.promotion.state import Change, EnvState
 from leptonci.runtime.context import Context
 
@@ -136,7 +136,17 @@ def promote_into(
             releases = [str(c.after) for c in moved]
             return Proposal(title, tuple(changes), _to_main(ctx, snap, env, moved, releases))
         pr_title = f"Promote {rel} to {env.name}"
-        body = pull_request_body(moved, target=target, upstream=upstream)
+        links = None
+        if snap.repository:
+            server = ctx.env.get("GITHUB_SERVER_URL") or "https://github.com"
+            links = Links(server.rstrip("/"), snap.repository, ctx.config.git.branch)
+        body = pull_request_body(
+            moved,
+            target=target,
+            upstream=upstream,
+            links=links,
+            precision=ctx.config.report.precision,
+        )
         follow = pull_request_actions(
             ctx.config,
             target=target,

@@ -61,3 +61,10 @@ def report_landed(ctx: Context, landed: Landed, *, done: str) -> None:
         if isinstance(action, OpenPullRequest) and not ctx.json:
             text += f"\npull request title: {action.title}\n\n{action.body}\n"
     ctx.out.result(data, text)
+    if applied is not None:
+        moved = [c for c in landed.changes if not c.noop]
+        on_main = applied.landed or applied.merged
+        ctx.out.set_output("release", ",".join(str(c.after) for c in moved if c.after))
+        ctx.out.set_output("environments", ",".join(c.env for c in moved) if on_main else "")
+        ctx.out.set_output("pull-request", applied.pull_request or "")
+        ctx.out.set_output("commit", applied.commit or "")
