@@ -145,15 +145,16 @@ def render_metric_chart(
     floor = lo - pad
     labels = ", ".join(f'"{_label(name)}"' for name, _ in points)
     palette = ", ".join([CANDIDATE, HISTORY, *[THRESHOLD] * len(lines)])
-    # the candidate's bar: every other bar sits at the axis floor, so it has no height
-    bars = [_fmt(floor)] * (len(points) - 1) + [_fmt(values[-1])]
+    # the candidate's bar: every other bar is below the axis, so none of them shows
+    top = hi + pad
+    bars = [_fmt(floor - (top - floor))] * (len(points) - 1) + [_fmt(values[-1])]
     out = [
         "```mermaid",
         '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + palette + '"}}}}%%',
         "xychart-beta",
         f'    title "{_label(title)}"',
         f"    x-axis [{labels}]",
-        f'    y-axis "{_label(metric)}" {_fmt(floor)} --> {_fmt(hi + pad)}',
+        f'    y-axis "{_label(metric)}" {_fmt(floor)} --> {_fmt(top)}',
         f"    bar [{', '.join(bars)}]",
         f"    line [{', '.join(_fmt(v) for v in values)}]",
     ]
