@@ -103,10 +103,12 @@ class _Run:
     def summary(self) -> str:
         """The job summary: a headline, the gate tables, then what landed."""
         if self.released:
-            envs = ", ".join(dict.fromkeys(self.changed)) or "nothing yet (awaiting merge)"
-            head = (
-                f"## leptonci: released {', '.join(r.release for r in self.released)} into {envs}"
-            )
+            releases = ", ".join(r.release for r in self.released)
+            if self.changed:
+                head = f"## leptonci: released {releases} into {', '.join(dict.fromkeys(self.changed))}"
+            else:
+                waiting = ", ".join(self.pulls) or self.first.name
+                head = f"## leptonci: released {releases}; its pull request into {waiting} awaits merge"
         elif self.failures:
             head = f"## leptonci: nothing released ({len(self.failures)} problem(s))"
         elif self.changed:

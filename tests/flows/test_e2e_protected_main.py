@@ -58,7 +58,9 @@ class Team:
 
     def ctx(self, **env: str) -> Context:
         variables = self.fake.env(GITHUB_TOKEN=APP_TOKEN, LEPTONCI_CACHE=str(self.cache), **env)
-        return self.clone.ctx(env=variables)
+        ctx = self.clone.ctx(env=variables)
+        ctx.out.env = dict(variables)  # the job summary and $GITHUB_OUTPUT files
+        return ctx
 
     def ledger(self, env: str) -> Ledger:
         text = self.clone.remote_file(f"environments/{env}/ledger.yaml")
@@ -174,8 +176,20 @@ def test_the_whole_loop_on_a_protected_main(team: Team) -> None:
     assert fake.merge(number, by="octo-dev")[0] == 200
 
     # -- release: a direct push is refused, so dev moves through an auto-merge PR -------
-    assert team.push_event() == 0
+    summary, outputs = team.tmp / "summary.md", team.tmp / "outputs.txt"
+    team.clone.pull()
+    ctx = team.ctx(GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(outputs))
+    assert run_push(ctx) == 0
     dev_pull = land_pull(team, "dev")
+    head_line = summary.read_text().splitlines()[0]
+    assert head_line.startswith("## leptonci: released digits-") and "into dev awaits merge" in (
+        head_line
+    )
+    assert "### Gate digits-" in summary.read_text()
+    written = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert written["release"].startswith("digits-") and written["verdict"] == "pass"
+    assert written["pull-request-dev"] == dev_pull["html_url"] == written["pull-request"]
+    assert written["image"].endswith(written["digest"]) and written["environments"] == ""
     assert dev_pull["auto_merge"] is not None and dev_pull["state"] == "open"
     assert dev_pull["user"]["login"] == "leptonci-app[bot]"
     assert [s["context"] for s in fake.statuses[dev_pull["head"]["sha"]]] == [
