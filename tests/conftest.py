@@ -9,9 +9,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from leptonci.core import redact
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,6 +22,7 @@ _PLUGINS = [
     "tests.fixtures.git_repo",
     "tests.fixtures.registry",
     "tests.fixtures.docker_engine",
+    "tests.fixtures.secret_forms",
     "tests.kube_rollouts",
     "tests.github_fake",
 ]
@@ -37,6 +41,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if report.skipped and services_required() and item.get_closest_marker("service"):
         report.outcome = "failed"
         report.longrepr = f"service-backed test skipped in CI: {report.longrepr}"
+
+
+@pytest.fixture(autouse=True)
+def no_mask_announcer_after_the_test() -> Iterator[None]:
+    # An Output in GitHub Actions mode announces secrets for the rest of the process (a
+    # CLI run has one Output); a later test must not write into this test's streams.
+    yield
+    redact.announce_masks(None)
 
 
 @pytest.fixture

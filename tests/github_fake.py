@@ -8,15 +8,18 @@ operation and status; failures collect in ``schema_errors``, which the
 ``github_fake`` fixture asserts empty.
 
 Knobs for tests: ``deny`` (permissions answered with 403), ``fail_next`` (queued
-5xx / rate-limit answers), a wrong token gives 401. Each token is an identity
-(``identity`` adds one: a GitHub App's bot, a reviewer). With ``attach`` the fake reads
-branch tips from a bare git remote and merges there; ``protect`` gives a branch GitHub's
-protection rules (``tests/github_fake_merge.py``) and puts GitHub's refusal of a direct
-push into the remote's pre-receive hook.
+5xx / rate-limit answers), a wrong token gives 401, ``echo_auth`` (every error message
+quotes the request's Authorization header, plain, base64 and percent-encoded, over
+several long lines, as a debugging proxy in front of GitHub might). Each token is an
+identity (``identity`` adds one: a GitHub App's bot, a reviewer). With ``attach`` the
+fake reads branch tips from a bare git remote and merges there; ``protect`` gives a
+branch GitHub's protection rules (``tests/github_fake_merge.py``) and puts GitHub's
+refusal of a direct push into the remote's pre-receive hook.
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import threading
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -63,6 +66,7 @@ class FakeGitHub(GitHubEndpoints, MergeEndpoints):
         self.tokens: dict[str, str] = {token: ACTIONS_BOT, APP_TOKEN: APP_BOT}
         self.caller = ACTIONS_BOT
         self.deny: set[str] = set()
+        self.echo_auth = False
         self.queued_failures: list[Reply] = []
         self.schema_errors: list[str] = []
         self.requests: list[tuple[str, str]] = []  # (method, path?query) without prefix
@@ -233,6 +237,8 @@ class FakeGitHub(GitHubEndpoints, MergeEndpoints):
             route, args = self._match(method, path)
             reply = self._dispatch(http, route, args, query, raw)
             reply = _media_type(reply, http.headers.get("Accept", ""))
+            if self.echo_auth and reply.status >= 400:
+                reply = _echoing(reply, http.headers.get("Authorization", ""))
             if route is not None:
                 self._check(route, method, reply)
         self._answer(http, reply)
@@ -298,6 +304,18 @@ class FakeGitHub(GitHubEndpoints, MergeEndpoints):
             self.validated.add((method, route.template))
         for problem in self.spec.check(route.template, method, reply.status, reply.body):
             self.schema_errors.append(f"{method} {route.template} {reply.status}: {problem}")
+
+
+def _echoing(reply: Reply, auth: str) -> Reply:
+    echo = (
+        f"\nrequest: Authorization: {auth}\nencoded: {base64.b64encode(auth.encode()).decode()}"
+        f"\nretry: https://github.example/login?credential={quote(auth, safe='')}\n"
+        + "see the logs for more detail "
+        * 12
+    )
+    return Reply(
+        reply.status, {**reply.body, "message": reply.body["message"] + echo}, reply.headers
+    )
 
 
 @pytest.fixture(name="github_fake")

@@ -2,7 +2,7 @@
 
 `-o json|yaml`, "did you mean", shell completion, a help text for every option; and the
 GitHub Actions side of the output: folds that never nest, annotations on file and line,
-`::add-mask::` for the secrets leptonci reads, outputs in $GITHUB_OUTPUT.
+outputs in $GITHUB_OUTPUT (`::add-mask::` is tested with the redaction, tests/test_redact.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pytest
 from ruamel.yaml import YAML
 
 from leptonci.cli import build_parser
-from leptonci.core.redact import register_secret
 from leptonci.runtime.output import Output
 
 REPO = Path(__file__).resolve().parent.parent
@@ -173,17 +172,6 @@ def test_a_config_error_in_actions_points_at_the_line(example_repo: Path) -> Non
     assert "::error file=leptonci.yaml,line=2::leptonci.yaml:2: projekt: unknown key" in (
         result.stderr
     )
-
-
-def test_secrets_leptonci_reads_are_masked_in_the_log(tmp_path: Path) -> None:
-    out, stdout, stderr = actions_output(tmp_path)
-    secret = "registry-password-0123456789"
-    register_secret(secret)
-    out.info(f"logging in with {secret}")
-    assert f"::add-mask::{secret}" in stderr.getvalue().splitlines()
-    assert secret not in stdout.getvalue()
-    out.info("again")
-    assert stderr.getvalue().count(f"::add-mask::{secret}") == 1  # once is enough
 
 
 def test_outputs_go_to_github_output(tmp_path: Path) -> None:

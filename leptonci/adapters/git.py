@@ -8,6 +8,7 @@ from pathlib import Path
 
 from leptonci.adapters import proc
 from leptonci.core.errors import CommandFailed, GitError, ProtectedBranch, PushRejected
+from leptonci.core.redact import register_url_credentials
 
 # Variables that point git at another repository, index or object store. A hook or a
 # parent git process (leptonci run from a hook, `git rebase --exec`) sets them; left in
@@ -21,6 +22,9 @@ REPOSITORY_VARIABLES = (
     "GIT_NAMESPACE",
     "GIT_COMMON_DIR",
 )
+
+# remote URLs and `url.<base>.insteadOf` rewrites: where credentials get written into git
+_URL_KEYS = r"^(remote\..*\.(push)?url|url\..*\.(push)?insteadof)$"
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,15 @@ class Git:
     def rev_parse(self, rev: str) -> str:
         return self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").stdout.strip()
 
+    def learn_remote_credentials(self, remote: str = "") -> None:
+        """Register the passwords written into remote URLs, before git can echo them."""
+        register_url_credentials(remote)  # a URL given in place of a remote name
+        urls = self.run("config", "--get-regexp", _URL_KEYS, check=False).stdout
+        register_url_credentials(urls)
+
     def fetch(self, remote: str, branch: str) -> str:
         """Fetch branch from remote into its remote-tracking ref; return the tip commit."""
+        self.learn_remote_credentials(remote)
         tracking = f"refs/remotes/{remote}/{branch}"
         self.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}")
         return self.rev_parse(tracking)
@@ -104,6 +115,7 @@ class Git:
         """The tip of remote's branch (fetched first unless fetch=False); None if absent."""
         tracking = f"refs/remotes/{remote}/{branch}"
         if fetch:
+            self.learn_remote_credentials(remote)
             spec = f"+refs/heads/{branch}:{tracking}"
             if not self.run("fetch", "--quiet", "--no-tags", remote, spec, check=False).ok:
                 self.run("update-ref", "-d", tracking, check=False)  # gone on the remote
@@ -170,6 +182,7 @@ class Git:
         ``lease`` force-pushes a branch leptonci owns, but only while it still points at
         the commit read before planning ("" for "must not exist yet").
         """
+        self.learn_remote_credentials(remote)
         args = ["push", "--porcelain"]
         if lease is not None:
             args.append(f"--force-with-lease=refs/heads/{branch}:{lease}")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import ConfigError, GitHubError, GitHubUnavailable
-from leptonci.core.redact import redact, register_secret
+from leptonci.core.redact import excerpt, register_credentials, register_secret
 
 if TYPE_CHECKING:  # github3.py ships no types: these name what the values are
     import requests
@@ -63,7 +63,7 @@ def settings_from_env(env: Mapping[str, str]) -> GitHubSettings | None:
     """GitHub settings from the environment, or None when not running against GitHub."""
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or ""
     repository = env.get("GITHUB_REPOSITORY", "")
-    register_secret(token)
+    register_credentials("x-access-token", token)  # git over HTTPS sends it as this pair
     if not token or not repository:
         return None
     if repository.count("/") != 1 or not all(repository.split("/")):
@@ -395,7 +395,7 @@ class GitHub:
             return op()
         except gh_exc.GitHubError as exc:
             code = exc.code or 0
-            message = redact(str(getattr(exc, "msg", "") or exc))
+            message = excerpt(str(getattr(exc, "msg", "") or exc))
             if code == 0:  # github3's IncompleteResponse: no status, missing fields
                 raise GitHubError(
                     f"GitHub's answer to {what} in {self.repo_name} was incomplete: {message}",
@@ -412,7 +412,7 @@ class GitHub:
             # the message is the detail the give-up line ends with: "503 Service Unavailable"
             raise GitHubUnavailable(f"{code} {message}", retry_after=wait) from None
         except gh_exc.TransportError as exc:
-            raise GitHubUnavailable(redact(f"{type(exc).__name__}: {exc}")) from None
+            raise GitHubUnavailable(excerpt(f"{type(exc).__name__}: {exc}")) from None
 
 
 def _rate_limit_wait(response: requests.Response | None, code: int, message: str) -> float | None:

@@ -20,7 +20,7 @@ from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ClusterError, ConfigError
-from leptonci.core.redact import redact, register_secret
+from leptonci.core.redact import excerpt, redact, register_credentials, register_secret
 
 if TYPE_CHECKING:  # the client is imported where it is used, to keep `--help` light
     from kubernetes.client import ApiClient
@@ -100,6 +100,9 @@ def register_kubeconfig_secrets(text: str) -> None:
 
 def _register_values(node: object) -> None:
     if isinstance(node, Mapping):
+        username, password = node.get("username"), node.get("password")
+        if isinstance(username, str) and isinstance(password, str):
+            register_credentials(username, password)  # basic auth sends base64 of the pair
         for key, value in node.items():
             if isinstance(value, str) and str(key).lower() in _SECRET_KEYS:
                 register_secret(value)
@@ -166,7 +169,7 @@ def _register_client_secrets(api: ApiClient) -> None:
     conf = api.configuration
     for value in (getattr(conf, "api_key", None) or {}).values():
         register_secret(str(value).removeprefix("Bearer ").strip())
-    register_secret(getattr(conf, "password", None))
+    register_credentials(getattr(conf, "username", None), getattr(conf, "password", None))
 
 
 def api_client_for_host(host: str, *, token: str | None = None) -> ApiClient:
@@ -283,7 +286,7 @@ def _is_transport_error(exc: Exception) -> bool:
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return redact(text[0][:200]) if text else ""
+    return excerpt(text[0]) if text else ""
 
 
 def _status_message(data: bytes | None) -> str:
@@ -292,5 +295,5 @@ def _status_message(data: bytes | None) -> str:
     except ValueError:
         return ""
     if isinstance(status, dict) and status.get("message"):
-        return redact(str(status["message"]).splitlines()[0][:300])
+        return excerpt(str(status["message"]).splitlines()[0], 300)
     return ""

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leptonci.core.errors import CommandFailed, TransientError
-from leptonci.core.redact import redact
+from leptonci.core.redact import excerpt, redact
 
 _TAIL_LINES = 12
+_TAIL_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def failure_text(result: Result) -> str:
     out = tail(result.stdout)
     err = tail(result.stderr)
     if out:
-        parts.append(f"stdout: {redact(out)}")
+        parts.append(f"stdout: {excerpt(out, _TAIL_CHARS, tail=True)}")
     if err:
-        parts.append(f"stderr: {redact(err)}")
+        parts.append(f"stderr: {excerpt(err, _TAIL_CHARS, tail=True)}")
     return "; ".join(parts)

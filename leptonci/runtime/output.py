@@ -3,11 +3,11 @@
 Every line passes through ``redact``. In GitHub Actions, steps become ``::group::``
 blocks (never nested: GitHub does not fold a group inside a group, so a step inside an
 open one is a plain line in that fold), errors become ``::error::`` annotations (with
-``file=`` and ``line=`` when the error knows them), every secret leptonci reads itself is
-announced with ``::add-mask::`` before the next line, Markdown goes to the job summary
-(``$GITHUB_STEP_SUMMARY``) and outputs to ``$GITHUB_OUTPUT``. With ``-o json`` (or
-``--json``) or ``-o yaml`` the human lines go to stderr and stdout carries exactly one
-document.
+``file=`` and ``line=`` when the error knows them), Markdown goes to the job summary
+(``$GITHUB_STEP_SUMMARY``) and outputs to ``$GITHUB_OUTPUT``, and every secret leptonci
+learns is announced with ``::add-mask::`` as it is registered, so the runner masks it in
+the log from then on. With ``-o json`` (or ``--json``) or ``-o yaml`` the human lines
+(and the announcements) go to stderr and stdout carries exactly one document.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from ruamel.yaml import YAML
 
-from leptonci.core.redact import redact, redact_obj, registered
+from leptonci.core.redact import announce_masks, redact, redact_obj
 
 FORMATS = ("text", "json", "yaml")
 
@@ -89,8 +89,11 @@ class Output:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.github = self.env.get("GITHUB_ACTIONS") == "true"
-        self._masked: set[str] = set()
         self._groups = 0  # open ::group:: blocks (0 or 1: GitHub does not nest them)
+        if self.github:
+            # The sink, not the redactor, knows it runs in Actions and which stream may
+            # carry workflow commands (stdout holds only the document with -o json|yaml).
+            announce_masks(self._add_mask)
 
     @property
     def json_mode(self) -> bool:
@@ -104,16 +107,7 @@ class Output:
     # -- plain lines ---------------------------------------------------------------
     @property
     def _human(self) -> TextIO:
-        self._mask()
         return self.stderr if self.json_mode else self.stdout
-
-    def _mask(self) -> None:
-        """Tell the runner to mask each secret read since the last line (Actions only)."""
-        if not self.github:
-            return
-        for secret in sorted(registered() - self._masked):
-            print(f"::add-mask::{_escape(secret)}", file=self.stderr, flush=True)
-            self._masked.add(secret)
 
     def info(self, message: str) -> None:
         print(redact(message), file=self._human, flush=True)
@@ -128,7 +122,6 @@ class Output:
     def error(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
         """An error line; in Actions an annotation, on file and line when they are known."""
         text = redact(message)
-        self._mask()
         if self.github:
             if file and os.path.isabs(file):  # annotations name files from the workspace
                 file = os.path.relpath(file, self.env.get("GITHUB_WORKSPACE") or os.getcwd())
@@ -159,10 +152,13 @@ class Output:
             return _NoProgress()
         return _RichProgress(total, redact(description), stream, unit)
 
+    def _add_mask(self, value: str) -> None:
+        # the one line a secret is written on, unredacted: the runner masks it after this
+        print(f"::add-mask::{_escape(value)}", file=self._human, flush=True)
+
     # -- machine outputs -----------------------------------------------------------
     def result(self, data: Mapping[str, Any], text: str | None = None) -> None:
         """The command's final result: JSON or YAML with -o, else the human text."""
-        self._mask()
         if self.format == "json":
             json.dump(redact_obj(dict(data)), self.stdout, indent=2, default=str)
             self.stdout.write("\n")

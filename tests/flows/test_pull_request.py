@@ -22,14 +22,10 @@ from leptonci.core.ledger import Ledger, ReleaseRecord, render_ledger
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
 from tests.fixtures.candidates import seed_candidate
+from tests.fixtures.secret_forms import without_mask_lines
 from tests.github_fake import TOKEN, FakeGitHub
 
 GOOD = {"accuracy": 0.96, "loss": 0.12}
-
-
-def shown(log: str) -> str:
-    """A job log as GitHub shows it: without the ::add-mask:: commands it consumes."""
-    return "\n".join(line for line in log.splitlines() if not line.startswith("::add-mask::"))
 
 
 BAD = {"accuracy": 0.52, "loss": 0.9}
@@ -228,10 +224,9 @@ def test_missing_permission_exits_3_without_the_token(
     out, err = capsys.readouterr()
     assert code == 3
     assert "needs pull-requests: write" in err
-    # the runner consumes ::add-mask:: (and masks the value everywhere after); it is the
-    # one line that may carry the token
-    assert f"::add-mask::{TOKEN}" in err
-    assert TOKEN not in out + shown(err)
+    # announced to the runner (which masks it from then on), and written nowhere else
+    assert f"::add-mask::{TOKEN}" in out.splitlines()
+    assert TOKEN not in without_mask_lines([out, err])
 
 
 def test_bad_token_exits_3_without_the_token(
@@ -251,7 +246,9 @@ def test_bad_token_exits_3_without_the_token(
     code = cli.main(["-C", str(pr_repo.root), "--json", "run", "pull-request"])
     out, err = capsys.readouterr()
     assert code == 3 and "401" in out + err
-    assert wrong not in out + shown(err) and TOKEN not in out + shown(err)
+    assert f"::add-mask::{wrong}" in err.splitlines()  # --json: stdout holds only JSON
+    shown = without_mask_lines([out, err])
+    assert wrong not in shown and TOKEN not in shown
 
 
 def test_a_check_run_carries_the_full_report_beside_the_status(

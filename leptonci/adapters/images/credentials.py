@@ -17,7 +17,7 @@ from pathlib import Path
 
 from leptonci.adapters import proc
 from leptonci.core.errors import ConfigError, LeptonError
-from leptonci.core.redact import register_secret
+from leptonci.core.redact import register_credentials, register_secret
 
 USERNAME_VAR = "LEPTONCI_REGISTRY_USERNAME"
 PASSWORD_VAR = "LEPTONCI_REGISTRY_PASSWORD"
@@ -43,7 +43,7 @@ def registry_credentials(host: str, env: Mapping[str, str]) -> Credentials | Non
     if user or password:
         if not (user and password):
             raise ConfigError(f"set both {USERNAME_VAR} and {PASSWORD_VAR}, or neither")
-        register_secret(password)
+        register_credentials(user, password)
         return Credentials(user, password)
     return _from_docker_config(host, docker_config_path(env))
 
@@ -89,11 +89,11 @@ def _from_auth_entry(entry: Mapping[str, object], path: Path) -> Credentials | N
             raise ConfigError(
                 "an 'auths' entry is not base64 of user:password", file=str(path)
             ) from None
-        register_secret(secret)
+        register_credentials(name, secret)
         return Credentials(name, secret) if name and secret else None
     user, password = entry.get("username"), entry.get("password")
     if isinstance(user, str) and isinstance(password, str) and user and password:
-        register_secret(password)
+        register_credentials(user, password)
         return Credentials(user, password)
     token = entry.get("identitytoken")
     if isinstance(token, str) and token:
@@ -118,5 +118,5 @@ def _from_helper(helper: str, host: str) -> Credentials | None:
     user, secret = payload.get("Username"), payload.get("Secret")
     if not (isinstance(user, str) and isinstance(secret, str) and secret):
         return None
-    register_secret(secret)
+    register_credentials(user, secret)
     return Credentials(user, secret)

@@ -19,7 +19,7 @@ from typing import Any
 from leptonci.adapters.images.credentials import Credentials
 from leptonci.core.errors import ConfigError, OutsideError, RegistryAuthError, RegistryError
 from leptonci.core.images import BuildSpec, image_labels
-from leptonci.core.redact import redact
+from leptonci.core.redact import excerpt, redact
 
 
 def default_dockerfile() -> str:
@@ -91,7 +91,7 @@ def docker_build(spec: BuildSpec, *, image: str, dockerfile: str, env: Mapping[s
             ) from None
         except docker.errors.APIError as exc:
             raise OutsideError(
-                redact(f"Docker engine failed to build {spec.model}: {exc}")
+                f"Docker engine failed to build {spec.model}: {excerpt(str(exc))}"
             ) from None
     for tag in spec.tags[1:]:
         built.tag(image, tag)
@@ -121,7 +121,7 @@ def docker_push(
             stream = client.images.push(image, tag=tag, stream=True, decode=True, auth_config=auth)
             for event in stream:
                 if "error" in event or "errorDetail" in event:
-                    text = redact(str(event.get("error") or event.get("errorDetail")))
+                    text = excerpt(str(event.get("error") or event.get("errorDetail")))
                     if any(
                         word in text.lower()
                         for word in ("unauthorized", "authentication", "denied")
@@ -135,4 +135,6 @@ def docker_push(
                         hint="check that the registry is up and reachable, then run again",
                     )
         except docker.errors.APIError as exc:
-            raise RegistryError(redact(f"docker push of {image}:{tag} failed: {exc}")) from None
+            raise RegistryError(
+                f"docker push of {image}:{tag} failed: {excerpt(str(exc))}"
+            ) from None

@@ -24,7 +24,7 @@ from leptonci.adapters.images.layout import BlobWriter, Descriptor, sha256_diges
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import RegistryAuthError, RegistryError
 from leptonci.core.images import INDEX_TYPES, MANIFEST_TYPES
-from leptonci.core.redact import redact
+from leptonci.core.redact import excerpt, redact, register_secret
 
 T = TypeVar("T")
 ACCEPT_MANIFESTS = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
@@ -78,6 +78,7 @@ class _OrasRegistry(oras.provider.Registry):
                 # token that answered a HEAD (pull) cannot open an upload (push). Ask the
                 # token service for the scope this challenge names, then try once more.
                 headers, changed = self.auth.authenticate_request(response, headers, refresh=True)
+                register_secret(self.auth.token)  # the token service's answer, as it arrives
                 if changed:
                     response = self._send(url, method, data, headers, json, stream)
         except _TRANSIENT:
@@ -354,6 +355,6 @@ def _with_timeout(request: Callable[..., requests.Response], timeout: float) -> 
 def _error_text(response: requests.Response) -> str:
     try:
         errors = response.json().get("errors") or []
-        return redact("; ".join(str(e.get("message", e.get("code", ""))) for e in errors))[:200]
+        return excerpt("; ".join(str(e.get("message", e.get("code", ""))) for e in errors))
     except ValueError:
-        return redact(response.text[:200])
+        return excerpt(response.text)
