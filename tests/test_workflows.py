@@ -343,3 +343,53 @@ def test_the_action_installs_a_leptonci_that_answers_version() -> None:
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["--version"])
     assert exited.value.code == 0
+
+
+def test_app_token_workflows_for_a_protected_main_are_valid_and_safe(tmp_path: Path) -> None:
+    """workflows.token: app with git.land: pull-request: the App's token is minted per
+    pushing job and handed to the checkout and to leptonci; GitHub's schema and zizmor
+    accept the files."""
+    from leptonci.core.config import parse_config
+    from leptonci.core.workflows import render_workflows
+
+    text = (REPO / "leptonci.yaml").read_text()
+    text += "\ngit:\n  land: pull-request\nworkflows:\n  token: app\n"
+    config = parse_config(text, file="leptonci.yaml", root=REPO)
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    paths = []
+    for wf in render_workflows(config):
+        path = folder / f"{wf.name}.yml"
+        path.write_text(wf.text)
+        paths.append(path)
+    rollback = load(folder / "rollback.yml")
+    [job] = rollback["jobs"].values()
+    assert (
+        job["permissions"]["pull-requests"] == "write" and job["permissions"]["statuses"] == "write"
+    )
+    app, checkout = job["steps"][0], job["steps"][1]
+    assert app["uses"].startswith("actions/create-github-app-token@") and app["id"] == "app"
+    assert checkout["with"]["token"] == "${{ steps.app.outputs.token }}"
+    assert job["steps"][-1]["env"]["GITHUB_TOKEN"] == "${{ steps.app.outputs.token }}"
+    gate = load(folder / "model-gate.yml")
+    assert "create-github-app-token" not in (folder / "model-gate.yml").read_text()  # forks
+    assert gate["jobs"]["gate"]["steps"][-1]["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    checked = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    result = subprocess.run(
+        [tool("zizmor"), "--offline", "--format", "json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    serious = [
+        f["ident"]
+        for f in json.loads(result.stdout)
+        if f["determinations"]["severity"] not in ("Unknown", "Informational", "Low")
+    ]
+    assert not serious, serious

@@ -80,7 +80,7 @@ class _Renderer:
     def token(self) -> str:
         return "${{ steps.app.outputs.token }}" if self.app else "${{ github.token }}"
 
-    def pushing_checkout(self, what: str) -> str:
+    def pushing_checkout(self, what: str, *, pulls: bool, deployments: bool) -> str:
         out = ""
         if self.app:
             out += (
@@ -92,6 +92,9 @@ class _Renderer:
                 f"          client-id: ${{{{ vars.{APP_CLIENT_ID} }}}}\n"
                 f"          private-key: ${{{{ secrets.{APP_PRIVATE_KEY} }}}}\n"
             )
+            # the App's token gets only what the job's own token would (zizmor: github-app)
+            for name in self.granted(pulls=pulls, deployments=deployments):
+                out += f"          permission-{name}: write\n"
         out += (
             "      - name: Check out main with history (the job pushes, so credentials stay)\n"
             f"        uses: {self.uses('actions/checkout')}\n"
@@ -103,6 +106,14 @@ class _Renderer:
         if self.app:
             out += f"          token: {self.token()}\n"
         return out
+
+    def granted(self, *, pulls: bool, deployments: bool) -> list[str]:
+        names = ["contents"]
+        if pulls or self.by_pr:
+            names += ["pull-requests", "statuses"]
+        if deployments:
+            names.append("deployments")
+        return names
 
     def permissions(self, *, pulls: bool, deployments: bool) -> str:
         lines = [
@@ -188,7 +199,7 @@ jobs:
     timeout-minutes: 90
     environment: {self.first}
 {self.permissions(pulls=True, deployments=True)}    steps:
-{self.pushing_checkout("the manifest commit")}{self.leptonci()}      - name: Release
+{self.pushing_checkout("the manifest commit", pulls=True, deployments=True)}{self.leptonci()}      - name: Release
         id: leptonci
         env:
           GITHUB_TOKEN: {self.token()}
@@ -334,7 +345,7 @@ jobs:
     timeout-minutes: {timeout}
     environment: ${{{{ inputs.environment }}}}
 {self.permissions(pulls=pulls, deployments=deployments)}    steps:
-{self.pushing_checkout(what)}{self.leptonci(cache=cache)}      - name: {name.capitalize()}
+{self.pushing_checkout(what, pulls=pulls, deployments=deployments)}{self.leptonci(cache=cache)}      - name: {name.capitalize()}
         id: leptonci
         env:
           GITHUB_TOKEN: {self.token()}
