@@ -22,7 +22,9 @@ fi
 if [ "$dev" = 1 ]; then
   apt_packages+=(docker.io docker-registry busybox-static apache2-utils make)
   # tests/test_report_render.py: mermaid-cli (npm) drives Debian's chromium, headless
-  apt_packages+=(chromium npm fonts-noto-color-emoji)
+  apt_packages+=(chromium fonts-noto-color-emoji)
+  # a node already on the machine (e.g. NodeSource's) brings its own npm: Debian's would clash
+  command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
