@@ -32,7 +32,8 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,18 @@ class Scenario:
     pull_error: bool = False
     oom: set[int] = field(default_factory=set)  # indexes the OOM killer ends at once
     command: Callable[[int, int], list[str] | None] | None = None  # (index, attempt) -> argv
+
+
+@contextmanager
+def gone_is_fine() -> Iterator[None]:
+    """An object deleted between the actor's read and its write: not an error."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 def now() -> str:
@@ -132,9 +145,10 @@ class PodRun:
         self.actor.core.create_namespaced_pod(self.actor.namespace, body, _preload_content=False)
 
     def _status(self, status: dict[str, Any]) -> None:
-        self.actor.core.patch_namespaced_pod_status(
-            self.name, self.actor.namespace, {"status": status}, _preload_content=False
-        )
+        with gone_is_fine():  # deleted meanwhile (the Job went): a kubelet shrugs too
+            self.actor.core.patch_namespaced_pod_status(
+                self.name, self.actor.namespace, {"status": status}, _preload_content=False
+            )
 
     def _container_status(self, state: dict[str, Any], *, ready: bool = False) -> dict[str, Any]:
         image = self.job.manifest["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -269,9 +283,10 @@ class JobRun:
             self._new_pod(index, 0)
 
     def _job_status(self, status: dict[str, Any]) -> None:
-        self.actor.batch.patch_namespaced_job_status(
-            self.name, self.actor.namespace, {"status": status}, _preload_content=False
-        )
+        with gone_is_fine():  # deleted meanwhile: the garbage collector takes it from here
+            self.actor.batch.patch_namespaced_job_status(
+                self.name, self.actor.namespace, {"status": status}, _preload_content=False
+            )
 
     def image_root(self, image: str) -> Path:
         if image not in self._roots:
@@ -345,15 +360,10 @@ class JobRun:
                 self._delete_pod(pod)
 
     def _delete_pod(self, pod: PodRun) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
+        with gone_is_fine():
             self.actor.core.delete_namespaced_pod(
                 pod.name, self.actor.namespace, _preload_content=False
             )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
 
     def collect(self) -> None:
         """The Job is gone: what it owned goes too."""
@@ -369,9 +379,10 @@ class JobRun:
         for service in services.get("items") or []:
             owners = (service.get("metadata") or {}).get("ownerReferences") or []
             if any(o.get("uid") == self.uid for o in owners):
-                self.actor.core.delete_namespaced_service(
-                    service["metadata"]["name"], self.actor.namespace, _preload_content=False
-                )
+                with gone_is_fine():  # leptonci may have deleted it itself just now
+                    self.actor.core.delete_namespaced_service(
+                        service["metadata"]["name"], self.actor.namespace, _preload_content=False
+                    )
                 self.actor.collected.append(f"service/{service['metadata']['name']}")
         self.actor.collected.append(f"job/{self.name}")
 

@@ -44,8 +44,9 @@ def run(ctx: Context, *, model: str) -> int:
         return 0
     with ctx.out.step(f"push {build.destination.describe(build.spec.repository)}"):
         built = push_image(ctx, build)
-    ctx.out.set_output("image", built.image)
+    ctx.out.set_output("image", f"{built.image}@{built.digest}")
     ctx.out.set_output("digest", built.digest)
+    ctx.out.set_output("release", release)
     ctx.out.summary(
         f"### Image {release}\n\n`{built.reference}` (tags {', '.join(built.tags)}, "
         f"{size_text(built.size)}, {size_text(max(0, built.bytes_sent))} sent)"
