@@ -11,8 +11,9 @@ import pytest
 
 from leptonci.adapters.kube_job_rules import JobState, assess, chief, waiting_notes
 from leptonci.adapters.kubeschema import violation
-from leptonci.core.config import KubernetesTraining, LocalTraining, parse_config
+from leptonci.core.config import parse_config
 from leptonci.core.errors import ConfigError
+from leptonci.core.train_config import KubernetesTraining, LocalTraining
 from leptonci.core.train_job import (
     ENV_WORKERS,
     INDEX_LABEL,

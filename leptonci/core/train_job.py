@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from leptonci.core.config import KubernetesTraining
+from leptonci.core.train_config import KubernetesTraining
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_MODEL = "leptonci.io/model"

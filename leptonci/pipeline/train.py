@@ -24,10 +24,10 @@ from leptonci.adapters import training
 from leptonci.adapters.images.candidates import CandidateStore, StoredCandidate
 from leptonci.core.actions import Action, FetchCandidate, PublishCandidate, TrainModel
 from leptonci.core.candidate import METRICS_FILE, Candidate
-from leptonci.core.config import KubernetesTraining
 from leptonci.core.errors import ConfigError, RegistryError
 from leptonci.core.imageref import short_digest
 from leptonci.core.plan import Plan
+from leptonci.core.train_config import KubernetesTraining
 from leptonci.core.training_contract import (
     EXPORT_VERSION,
     candidate_label,

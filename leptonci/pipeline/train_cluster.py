@@ -31,10 +31,11 @@ from leptonci.core.actions import (
     PushImage,
 )
 from leptonci.core.candidate import Candidate
-from leptonci.core.config import KubernetesTraining
+from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ConfigError, LeptonError, TrainingJobFailed
 from leptonci.core.imageref import short_digest
 from leptonci.core.images import LABEL_MODEL_HASH, Destination, parse_base, parse_destination
+from leptonci.core.train_config import KubernetesTraining
 from leptonci.core.train_job import (
     JOB_SCHEMA,
     job_manifest,
@@ -197,6 +198,14 @@ def plan_cluster(
     return ClusterPlan(tuple(actions), tuple(notes), train, model, key, name, dest, artifact)
 
 
+def _connection(train: KubernetesTraining) -> ClusterConfig:
+    """The training cluster in the shape the Kubernetes adapter reads."""
+    cluster = train.cluster
+    return ClusterConfig(
+        kubeconfig=cluster.kubeconfig, context=cluster.context, namespace=cluster.namespace
+    )
+
+
 def _resource_summary(train: KubernetesTraining) -> dict[str, str]:
     out = {}
     if train.resources.cpu:
@@ -222,7 +231,7 @@ class ClusterRun:
         """Read the kubeconfig (no request yet): its problems show before any push."""
         if self._api is None:
             self._api = load_api_client(
-                self.plan.train.cluster.connection(), env=self.ctx.env, root=self.ctx.root
+                _connection(self.plan.train), env=self.ctx.env, root=self.ctx.root
             )
 
     @property

@@ -23,8 +23,8 @@ from leptonci.adapters.kube_jobs import (
     pod_log_tail,
     watch_job,
 )
-from leptonci.core.config import KubernetesTraining
 from leptonci.core.errors import ClusterError
+from leptonci.core.train_config import KubernetesTraining
 from leptonci.core.train_job import LABEL_JOB, job_manifest, progress_line, service_manifest
 from tests.kube_rollouts import EmulatorThread
 
