@@ -17,7 +17,10 @@ planned (dry run) or applied (real run), in the same form.
 
 from __future__ import annotations
 
+import time
+
 from leptonci.core.actions import Action, Step
+from leptonci.core.attestation import Evidence
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import EnvironmentConfig
 from leptonci.core.errors import ExitCode, PromotionRefused, RefusedError
@@ -31,6 +34,7 @@ from leptonci.engine.landing import Landed, tip_state
 from leptonci.engine.promotions import enter_release, promote_into, settle_merged
 from leptonci.engine.settling import settle
 from leptonci.engine.status import collect_status, render_status
+from leptonci.pipeline.attest import attach_attestations, plan_attestations, planned_evidence
 from leptonci.pipeline.build import build_image, model_source, push_image
 from leptonci.pipeline.gate import gate_candidate
 from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
@@ -77,6 +81,7 @@ class _Run:
         self.first = ctx.config.first_env()
         self.actions: list[Action] = []  # planned (dry run) or applied, in order
         self.overlay: dict[str, EnvState] = {}  # dry run: env states after planned steps
+        self.planned: dict[str, Evidence] = {}  # dry run: attestations planned, by digest
         self.notes: list[str] = []
         self.failures: list[str] = []
 
@@ -141,8 +146,19 @@ class _Run:
             build = build_image(
                 ctx, candidate=candidate, release=release, verdict="passed", source=source
             )
+            attestations = plan_attestations(
+                ctx,
+                build=build,
+                candidate=candidate,
+                verdict=verdict,
+                gated_against=self.first.name,
+                source=source,
+            )
         self.note(*build.plan.actions)
+        if attestations.note:
+            self.notes.append(attestations.note)
         if ctx.dry_run:
+            self.note(*attestations.actions)
             if build.digest is None:
                 self.notes.append(
                     f"{release}: the image digest is unknown until pushed; pinning it in "
@@ -150,11 +166,19 @@ class _Run:
                 )
                 return None
             image, digest = build.destination.image(build.spec.repository), build.digest
+            self.planned[digest] = planned_evidence(attestations, digest)
         else:
             with ctx.out.step(f"{model}: push image"):
+                started = time.perf_counter()
                 built = push_image(ctx, build)
+                took = time.perf_counter() - started
                 sent = "" if built.bytes_sent < 0 else f", {built.bytes_sent} bytes sent"
-                ctx.out.info(f"pushed {built.reference} ({built.size} bytes{sent})")
+                ctx.out.info(f"pushed {built.reference} ({built.size} bytes{sent}) in {took:.2f}s")
+            if attestations.actions:
+                with ctx.out.step(f"{model}: attest {built.reference}"):
+                    attached = attach_attestations(ctx, attestations, built)
+                    self.note(*attached.actions)
+                    ctx.out.info(attached.describe())
             image, digest = built.image, built.digest
         return release_record(
             candidate=candidate,
@@ -169,7 +193,7 @@ class _Run:
         ctx, env = self.ctx, self.first
         with ctx.out.step(f"{record.model}: promote {record.release} into {env.name}"):
             try:
-                landed = enter_release(ctx, record, overlay=self.overlay)
+                landed = enter_release(ctx, record, overlay=self.overlay, planned=self.planned)
             except PromotionRefused as exc:
                 self.failures.append(str(exc))
                 ctx.out.error(str(exc))
@@ -216,6 +240,7 @@ class _Run:
                         model=model,
                         automatic=True,
                         overlay=self.overlay,
+                        planned=self.planned,
                     )
                 except PromotionRefused as exc:
                     self.ctx.out.info(f"{env.name}: not promoting {model}: {exc}")

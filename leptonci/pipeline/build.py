@@ -28,7 +28,7 @@ from leptonci.adapters.images.daemonless import (
 from leptonci.adapters.images.dockerbuild import default_dockerfile, docker_build, docker_push
 from leptonci.adapters.images.layercache import RECORD_FILE, LayerRecord
 from leptonci.adapters.images.layout import OciLayout
-from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
+from leptonci.adapters.images.registry import RegistryClient
 from leptonci.adapters.images.transfer import (
     ProgressFactory,
     load_registry_base,
@@ -45,11 +45,10 @@ from leptonci.core.images import (
     image_tags,
     parse_base,
     parse_destination,
-    plain_http,
-    plain_http_hosts,
 )
 from leptonci.core.plan import Plan
 from leptonci.runtime.context import Context
+from leptonci.runtime.images import registry_client
 
 STORE_DIR = "images"  # under the cache folder: the daemonless builder's blob store
 
@@ -88,22 +87,6 @@ def _verdict_label(verdict: str) -> str:
     if verdict not in ("passed", "failed", "not-gated"):
         raise ConfigError(f"verdict {verdict!r} must be passed, failed or not-gated")
     return verdict
-
-
-def registry_client(ctx: Context, host: str) -> RegistryClient:
-
-    try:
-        attempts = int(ctx.env.get("LEPTONCI_REGISTRY_RETRIES", "4"))
-        delay = float(ctx.env.get("LEPTONCI_REGISTRY_RETRY_DELAY", "0.5"))
-    except ValueError:
-        raise ConfigError("LEPTONCI_REGISTRY_RETRIES/_RETRY_DELAY must be numbers") from None
-    extra = plain_http_hosts(ctx.env.get("LEPTONCI_REGISTRY_PLAIN_HTTP"))
-    return RegistryClient(
-        host,
-        plain_http=plain_http(host, extra),
-        credentials=registry_credentials(host, ctx.env),
-        retry=RetryPolicy(attempts=max(1, attempts), base_delay=max(0.0, delay)),
-    )
 
 
 def _load_base(ctx: Context, base: str) -> BaseImage | None:
