@@ -81,7 +81,6 @@ class Gated:
     source_repository: str
     source_commit: str
     run_url: str = ""
-    gated_at: str = ""
 
 
 def verdict_predicate(gated: Gated) -> dict[str, Any]:
@@ -105,7 +104,6 @@ def verdict_predicate(gated: Gated) -> dict[str, Any]:
         },
         "source": {"repository": gated.source_repository, "commit": gated.source_commit},
         "ci": {"runUrl": gated.run_url or None},
-        "gatedAt": gated.gated_at or None,
     }
 
 
