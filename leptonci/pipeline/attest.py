@@ -19,6 +19,7 @@ from leptonci.adapters import keyless
 from leptonci.adapters.git import SourceInfo
 from leptonci.adapters.images.referrers import (
     CREATED,
+    Artifact,
     Store,
     attach,
     list_referrers,
@@ -184,6 +185,7 @@ def attach_attestations(ctx: Context, attestations: Attestations, built: BuiltIm
     present = _present_payloads(store, built.digest)
     token: str | None = None
     done: list[AttachAttestation] = []
+    artifacts: list[Artifact] = []
     skipped = 0
     for action in attestations.actions:
         applied = replace(action, digest=built.digest)
@@ -197,18 +199,14 @@ def attach_attestations(ctx: Context, attestations: Attestations, built: BuiltIm
         else:
             token = token or keyless.oidc_token(ctx.env)
             bundle = keyless.backend().sign(payload, token=token)
-        attach(
-            store,
-            subject=subject,
-            artifact_type=BUNDLE_TYPE,
-            blob=bundle,
-            annotations={
-                ANNOTATION_CONTENT: "dsse-envelope",
-                ANNOTATION_PREDICATE: action.predicate_type,
-                CREATED: ctx.now(),
-            },
-        )
+        annotations = {
+            ANNOTATION_CONTENT: "dsse-envelope",
+            ANNOTATION_PREDICATE: action.predicate_type,
+            CREATED: ctx.now(),
+        }
+        artifacts.append(Artifact(bundle, annotations))
         done.append(applied)
+    attach(store, subject=subject, artifact_type=BUNDLE_TYPE, artifacts=artifacts)
     return Attached(tuple(done), skipped, time.perf_counter() - start)
 
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from leptonci.adapters.images.referrers import (
+    Artifact,
     RegistryStore,
     attach,
     fallback_tag,
@@ -134,14 +135,12 @@ def proxy(registry: RegistryServer) -> Iterator[ReferrersProxy]:
 def _attach_two(store: RegistryStore, digest: str) -> None:
     subject = store.resolve(digest)
     assert subject is not None
-    for n in (1, 2):
-        attach(
-            store,
-            subject=subject,
-            artifact_type=BUNDLE,
-            blob=b'{"n":%d}' % n,
-            annotations={"n": str(n)},
-        )
+    attach(
+        store, subject=subject, artifact_type=BUNDLE, artifacts=[Artifact(b'{"n":1}', {"n": "1"})]
+    )
+    attach(
+        store, subject=subject, artifact_type=BUNDLE, artifacts=[Artifact(b'{"n":2}', {"n": "2"})]
+    )
 
 
 def test_without_the_referrers_api_the_tag_schema_lists_them(registry: RegistryServer) -> None:

@@ -323,10 +323,9 @@ def test_signing_keys_passwords_and_oidc_tokens_leak_nowhere(
     runs: Runs, registry: RegistryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from leptonci.adapters import keyless
+    from leptonci.commands import build as build_command
     from leptonci.core.signing import encrypted_pem, generate_signing_key, private_pem
     from tests.fixtures.keyless import REQUEST_TOKEN, FakeFulcio, FakeOidc
-
-    from leptonci.commands import build as build_command
 
     candidate = build_command.train_model(None)  # type: ignore[arg-type]  # the runs fixture's
     monkeypatch.setattr(build_command, "planned_candidate", lambda ctx, model: candidate)

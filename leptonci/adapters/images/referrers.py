@@ -44,7 +44,9 @@ class Store(Protocol):
 
     name: str
 
-    def put_blob(self, data: bytes) -> str: ...
+    def put_blob(self, data: bytes, *, fresh: bool = False) -> str:
+        """Store a blob (fresh: it is new, e.g. holds a new signature; skip the check)."""
+        ...
 
     def get_blob(self, digest: str) -> bytes: ...
 
@@ -67,9 +69,9 @@ class RegistryStore:
         self.client, self.repo = client, repo
         self.name = f"{client.host}/{repo}"
 
-    def put_blob(self, data: bytes) -> str:
+    def put_blob(self, data: bytes, *, fresh: bool = False) -> str:
         digest = sha256_digest(data)
-        if not self.client.has_blob(self.repo, digest):
+        if fresh or not self.client.has_blob(self.repo, digest):
             upload_blob(self.client, self.repo, BytesSource(data, "an attestation"), digest=digest)
         return digest
 
@@ -99,7 +101,7 @@ class LayoutStore:
         self.layout = layout
         self.name = str(layout.root)
 
-    def put_blob(self, data: bytes) -> str:
+    def put_blob(self, data: bytes, *, fresh: bool = False) -> str:
         digest, _ = self.layout.put_bytes(data)
         return digest
 
@@ -150,45 +152,59 @@ class Referrer:
         return out
 
 
+@dataclass(frozen=True)
+class Artifact:
+    blob: bytes  # the one layer
+    annotations: dict[str, str]
+
+
 def attach(
     store: Store,
     *,
     subject: tuple[str, int, str],
     artifact_type: str,
-    blob: bytes,
-    annotations: dict[str, str],
-) -> Referrer:
-    """Attach blob to the subject (digest, size, media type) as a referrer artifact."""
+    artifacts: list[Artifact],
+) -> list[Referrer]:
+    """Attach each blob to the subject (digest, size, media type) as a referrer artifact;
+    where the store keeps no referrers index, the tag-schema index is updated once."""
     subject_digest, subject_size, subject_type = subject
     config = store.put_blob(EMPTY)
-    layer = store.put_blob(blob)
-    manifest = canonical_json(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": {"mediaType": EMPTY_CONFIG_TYPE, "digest": config, "size": len(EMPTY)},
-            "layers": [
-                {
-                    "mediaType": artifact_type,
-                    "digest": layer,
-                    "size": len(blob),
-                    "annotations": {TITLE: f"{fallback_tag(layer)}.sigstore.json"},
-                }
-            ],
-            "subject": {"mediaType": subject_type, "digest": subject_digest, "size": subject_size},
-            "annotations": annotations,
-        }
-    )
-    digest = sha256_digest(manifest)
-    indexed = store.put_manifest(manifest, OCI_MANIFEST, digest)
-    referrer = Referrer(digest, len(manifest), artifact_type, dict(annotations))
-    if not indexed:
-        _add_to_tag_index(store, subject_digest, referrer)
-    return referrer
+    added: list[Referrer] = []
+    indexed = True
+    for artifact in artifacts:
+        blob = artifact.blob
+        layer = store.put_blob(blob, fresh=True)
+        manifest = canonical_json(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": artifact_type,
+                "config": {"mediaType": EMPTY_CONFIG_TYPE, "digest": config, "size": len(EMPTY)},
+                "layers": [
+                    {
+                        "mediaType": artifact_type,
+                        "digest": layer,
+                        "size": len(blob),
+                        "annotations": {TITLE: f"{fallback_tag(layer)}.sigstore.json"},
+                    }
+                ],
+                "subject": {
+                    "mediaType": subject_type,
+                    "digest": subject_digest,
+                    "size": subject_size,
+                },
+                "annotations": artifact.annotations,
+            }
+        )
+        digest = sha256_digest(manifest)
+        indexed = store.put_manifest(manifest, OCI_MANIFEST, digest) and indexed
+        added.append(Referrer(digest, len(manifest), artifact_type, dict(artifact.annotations)))
+    if added and not indexed:
+        _add_to_tag_index(store, subject_digest, added)
+    return added
 
 
-def _add_to_tag_index(store: Store, subject: str, referrer: Referrer) -> None:
+def _add_to_tag_index(store: Store, subject: str, referrers: list[Referrer]) -> None:
     tag = fallback_tag(subject)
     found = store.get_manifest(tag)
     index: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
@@ -199,8 +215,9 @@ def _add_to_tag_index(store: Store, subject: str, referrer: Referrer) -> None:
             raise RegistryError(f"{store.name}:{tag} is not an image index") from None
         if not isinstance(index.get("manifests"), list):
             raise RegistryError(f"{store.name}:{tag} is not an image index (no manifests)")
-    entries = [m for m in index["manifests"] if m.get("digest") != referrer.digest]
-    index["manifests"] = [*entries, referrer.to_json()]
+    new = {r.digest for r in referrers}
+    entries = [m for m in index["manifests"] if m.get("digest") not in new]
+    index["manifests"] = [*entries, *(r.to_json() for r in referrers)]
     store.put_manifest(canonical_json(index), OCI_INDEX, tag)
 
 
