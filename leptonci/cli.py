@@ -10,9 +10,11 @@ through ``TYPE_CHECKING`` imports, so mypy checks every call. The one top-level 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -35,8 +37,8 @@ def _lazy(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)  # as an import would: leptonci.commands.build
+    parent, _, child = name.rpartition(".")  # as an import would: leptonci.commands.build
+    setattr(importlib.import_module(parent), child, module)
     return module
 
 
@@ -56,6 +58,7 @@ if TYPE_CHECKING:  # mypy checks every call below against the real modules
         validate,
         verify,
         verify_image,
+        workflows,
     )
     from leptonci.core import config, redact
     from leptonci.runtime import context, output
@@ -74,6 +77,7 @@ else:
     validate = _lazy("leptonci.commands.validate")
     verify = _lazy("leptonci.commands.verify")
     verify_image = _lazy("leptonci.commands.verify_image")
+    workflows = _lazy("leptonci.commands.workflows")
     context = _lazy("leptonci.runtime.context")
     output = _lazy("leptonci.runtime.output")
     config = _lazy("leptonci.core.config")
@@ -99,11 +103,18 @@ def _writes(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _deprecated(release: str | None, to: str | None) -> str | None:
+    """`rollback --to ID` (deprecated: in promote --to names an environment)."""
+    if to is not None:
+        print("leptonci: warning: rollback --to is deprecated; use --release ID", file=sys.stderr)
+    return release if release is not None else to
+
+
 def build_parser() -> argparse.ArgumentParser:
-    def common_options(*, top: bool) -> argparse.ArgumentParser:
+    def common_options(*, top: bool) -> _Parser:
         # Subcommands accept the global options too; their defaults are suppressed there
         # so that `leptonci -C DIR status` is not reset by the subparser.
-        common = argparse.ArgumentParser(add_help=False)
+        common = _Parser(add_help=False)
         default: Any = None if top else argparse.SUPPRESS
         flag: Any = False if top else argparse.SUPPRESS
         common.add_argument(
@@ -114,7 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
             help="run against the leptonci repository in DIR (default: the current one)",
         )
         common.add_argument(
-            "--json", action="store_true", default=flag, help="machine-readable output on stdout"
+            "-o",
+            "--output",
+            dest="output",
+            choices=["text", "json", "yaml"],
+            default=None if top else argparse.SUPPRESS,
+            help="output format: text (default), or one json or yaml document on stdout",
+        )
+        common.add_argument(
+            "--json",
+            action="store_const",
+            const="json",
+            dest="output",
+            default=argparse.SUPPRESS,
+            help="same as -o json",
         )
         common.add_argument(
             "--debug", action="store_true", default=flag, help="show tracebacks on errors"
@@ -123,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = common_options(top=False)
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="leptonci",
         description="GitOps CI/CD for machine-learning models: train, gate, build, "
         "promote through environments, verify, roll back.",
@@ -132,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common_options(top=True)],
     )
     parser.add_argument("--version", action="version", version=f"leptonci {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -155,16 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=lambda a: lambda ctx: status.run(ctx, live=a.live))
 
     p = command("history", "show an environment's release history")
-    p.add_argument("env", metavar="ENV")
+    p.add_argument("env", metavar="ENV", help="the environment")
     p.add_argument("--from-git", action="store_true", help="rebuild it from commit trailers")
-    p.add_argument("--limit", type=int, default=None, help="show at most N entries")
+    p.add_argument(
+        "--limit", type=int, metavar="N", default=None, help="show at most N entries, newest first"
+    )
     p.set_defaults(
         run=lambda a: lambda ctx: history.run(ctx, env=a.env, from_git=a.from_git, limit=a.limit)
     )
 
     p = command("train", "train a model, evaluate it and export a candidate")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("--out", type=Path, default=None, help="also place the candidate in DIR")
+    p.add_argument("model", metavar="MODEL", help="the model (a key of models: in leptonci.yaml)")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", default=None, help="also place the candidate in DIR"
+    )
     p.add_argument("--no-cache", action="store_true", help="train even when the cache has it")
     _writes(p)
     p.set_defaults(
@@ -172,20 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command("gate", "check a candidate's metrics against the model's thresholds")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="the model (a key of models: in leptonci.yaml)")
     p.add_argument(
         "--against",
         metavar="ENV",
         default=None,
-        help="baseline environment (default: the first environment)",
+        help="baseline environment (default: the model's reference:, as in the pull-request "
+        "gate: prod if it exists, else the last environment)",
     )
-    p.add_argument("--metrics", type=Path, default=None, help="gate this metrics.json")
+    p.add_argument(
+        "--metrics",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help='gate this file instead of training: a plain {"metric": value} JSON object '
+        "(DVC's format) or a leptonci candidate's metrics.json",
+    )
     p.set_defaults(
         run=lambda a: lambda ctx: gate.run(ctx, model=a.model, against=a.against, metrics=a.metrics)
     )
 
     p = command("build", "build the serving image for the current candidate and push it")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="the model (a key of models: in leptonci.yaml)")
     _writes(p)
     p.set_defaults(run=lambda a: lambda ctx: build.run(ctx, model=a.model))
 
@@ -207,29 +245,48 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
-    p = command("rollback", "restore the previous (or named) release in ENV")
-    p.add_argument("env", metavar="ENV")
+    p = command(
+        "rollback",
+        "restore the previous (or named) release in ENV as a new commit, quarantine the bad "
+        "digest (refused until `leptonci unblock`) and hold automatic promotion into ENV "
+        "(until `leptonci resume ENV`)",
+    )
+    p.add_argument("env", metavar="ENV", help="the environment to roll back")
+    p.add_argument(
+        "--release",
+        metavar="ID",
+        default=None,
+        help="the release to restore (default: the previous one not quarantined)",
+    )
     p.add_argument(
         "--to",
-        metavar="RELEASE",
+        metavar="ID",
         default=None,
-        dest="to",
-        help="the release to restore (default: the previous one not quarantined)",
+        dest="to_deprecated",
+        help="deprecated alias of --release",
     )
     p.add_argument(
         "--reason", metavar="TEXT", default=None, help="why; recorded in the ledger and commit"
     )
     _writes(p)
-    p.set_defaults(run=lambda a: lambda ctx: rollback.run(ctx, env=a.env, to=a.to, reason=a.reason))
+    p.set_defaults(
+        run=lambda a: (
+            lambda ctx: rollback.run(
+                ctx, env=a.env, release=_deprecated(a.release, a.to_deprecated), reason=a.reason
+            )
+        )
+    )
 
     p = command("unblock", "lift the quarantine of a release or digest in ENV")
-    p.add_argument("env", metavar="ENV")
-    p.add_argument("target", metavar="RELEASE|DIGEST")
+    p.add_argument("env", metavar="ENV", help="the environment")
+    p.add_argument(
+        "target", metavar="RELEASE|DIGEST", help="the quarantined release id or sha256: digest"
+    )
     _writes(p)
     p.set_defaults(run=lambda a: lambda ctx: unblock.run(ctx, env=a.env, target=a.target))
 
     p = command("resume", "lift the hold on automatic promotion into ENV")
-    p.add_argument("env", metavar="ENV")
+    p.add_argument("env", metavar="ENV", help="the environment on hold")
     _writes(p)
     p.set_defaults(run=lambda a: lambda ctx: resume.run(ctx, env=a.env))
 
@@ -238,11 +295,20 @@ def build_parser() -> argparse.ArgumentParser:
         "wait until ENV's cluster runs its current release and record the result; "
         "roll back on failure where ENV says rollback: auto",
     )
-    p.add_argument("env", metavar="ENV")
+    p.add_argument("env", metavar="ENV", help="the environment to verify")
     p.add_argument(
-        "--model", default=None, help="the model to verify (default: the only current one)"
+        "--model",
+        metavar="MODEL",
+        default=None,
+        help="the model to verify (default: the only current one)",
     )
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait for the rollout (default: the cluster's timeout:)",
+    )
     _writes(p)
     p.set_defaults(
         run=lambda a: lambda ctx: verify.run(ctx, env=a.env, model=a.model, timeout=a.timeout)
@@ -289,15 +355,91 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
 
-    p = command("run", "run a CI flow: push (release) or pull-request (model gate)")
-    p.add_argument("event", choices=["push", "pull-request"], metavar="EVENT")
+    p = command(
+        "workflows",
+        "write or update the GitHub workflows (.github/workflows/) from leptonci.yaml",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when a workflow file is missing or out of date",
+    )
     _writes(p)
-    p.set_defaults(run=lambda a: run_push.run if a.event == "push" else pull_request.run)
+    p.set_defaults(run=lambda a: lambda ctx: workflows.run(ctx, check=a.check))
+
+    p = command("run", "run a CI flow: push (release) or pull-request (model gate)")
+    p.add_argument(
+        "event",
+        choices=["push", "pull-request"],
+        metavar="EVENT",
+        help="push: the release flow on main; pull-request: the model gate on a pull request",
+    )
+    p.add_argument(
+        "--append",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help="pull-request: append this Markdown file (text, tables, images by URL) to every "
+        "model's report",
+    )
+    _writes(p)
+    p.set_defaults(
+        run=lambda a: (
+            run_push.run
+            if a.event == "push"
+            else (lambda ctx: pull_request.run(ctx, append=a.append))
+        )
+    )
+
+    p = command("completion", "print the shell completion script for bash, zsh or fish")
+    p.add_argument(
+        "shell", choices=["bash", "zsh", "fish"], metavar="SHELL", help="bash, zsh or fish"
+    )
+    p.set_defaults(run=lambda a: lambda ctx: _completion(a.shell))
     return parser
+
+
+def _completion(shell: str) -> int:
+    """The argcomplete hook for leptonci, for `eval "$(leptonci completion bash)"`."""
+    import argcomplete
+
+    print(argcomplete.shellcode(["leptonci"], shell=shell), end="")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped command or choice."""
+
+    def error(self, message: str) -> Any:  # argparse's signature: it never returns
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            choices = re.findall(r"'?([\w-]+)'?", found.group(2))
+            close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def _complete_names(kind: str) -> Callable[..., list[str]]:
+    """An argcomplete completer for environment or model names, from leptonci.yaml."""
+
+    def names(**_: object) -> list[str]:
+        try:
+            loaded = config.load_config(config.find_root(Path.cwd()))
+        except LeptonError:
+            return []
+        return [e.name for e in loaded.environments] if kind == "env" else list(loaded.models)
+
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions; argcomplete exits
+        import argcomplete
+
+        _attach_completers(parser)
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     debug = bool(args.debug)
     try:
@@ -308,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LeptonError as exc:
         if debug:
             _print_traceback()
-        _report(exc, json_mode=bool(args.json))
+        _report(exc, json_mode=args.output in ("json", "yaml"))
         return int(exc.exit_code)
     except BrokenPipeError:
         # stdout closed early (`leptonci status | head`): not an error of ours
@@ -323,17 +465,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.BUG
 
 
+def _attach_completers(parser: argparse.ArgumentParser) -> None:
+    """ENV and MODEL arguments complete to the names in leptonci.yaml."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _attach_completers(sub)
+        elif action.metavar in ("ENV", "MODEL"):
+            action.completer = _complete_names("env" if action.metavar == "ENV" else "model")  # type: ignore[attr-defined]
+
+
 def _run(args: argparse.Namespace) -> int:
     start = Path(args.directory) if args.directory else Path.cwd()
     if args.directory and not start.is_dir():
         raise UsageError(f"-C {args.directory}: no such directory")
+    if args.command == "completion":  # needs no repository
+        return int(args.run(args)(None))
     root = config.find_root(start)
+    fmt = args.output or "text"
     ctx = context.Context(
         root=root,
-        out=output.Output(json_mode=args.json),
+        out=output.Output(format=fmt),
         dry_run=bool(getattr(args, "dry_run", False)),
         fetch=bool(getattr(args, "fetch", False)),
-        json=bool(args.json),
+        json=fmt != "text",
         debug=bool(args.debug),
     )
     command: Command = args.run(args)
@@ -350,9 +505,27 @@ def _report(exc: LeptonError, *, json_mode: bool) -> None:
     if json_mode:
         print(json.dumps({"error": line, "exit_code": int(exc.exit_code)}))
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        print(f"::error::{line}", file=sys.stderr)
+        file, at = _where(exc)
+        print(
+            f"{output.annotation('error', file=file, line=at)}{out_escape(line)}", file=sys.stderr
+        )
     else:
         print(f"leptonci: error: {line}", file=sys.stderr)
+
+
+def out_escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _where(exc: LeptonError) -> tuple[str | None, int | None]:
+    """The file (relative to the workspace, as annotations want it) and line of an error."""
+    file = getattr(exc, "file", None)
+    if not file:
+        return None, None
+    base = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+    if os.path.isabs(file):
+        file = os.path.relpath(file, base)
+    return file, getattr(exc, "line", None)
 
 
 if __name__ == "__main__":

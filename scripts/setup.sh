@@ -4,6 +4,7 @@
 # already there.
 #   scripts/setup.sh            # runtime + training extras
 #   scripts/setup.sh --dev      # plus the test tools and the services the tests use
+#                               # (and mermaid-cli with Debian's chromium, to render reports)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 PYTHON=${PYTHON:-python3}
+MERMAID_CLI_VERSION=11.17.0
 apt_packages=(git)
 # Debian and Ubuntu ship venv's ensurepip in a separate package (python3.X-venv); without
 # it `python -m venv` fails on a fresh machine.
@@ -20,6 +22,10 @@ fi
 if [ "$dev" = 1 ]; then
   # skopeo: tests and bench/push_floor.py read pushed images back with another tool
   apt_packages+=(docker.io docker-registry busybox-static apache2-utils make skopeo)
+  # tests/test_report_render.py: mermaid-cli (npm) drives Debian's chromium, headless
+  apt_packages+=(chromium fonts-noto-color-emoji)
+  # a node already on the machine (e.g. NodeSource's) brings its own npm: Debian's would clash
+  command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -45,4 +51,11 @@ if [ ! -f "$stamp" ]; then
     | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import leptonci" # fail here, not later, if the install broke
   touch "$stamp"
+fi
+
+if [ "$dev" = 1 ] && [ ! -x .venv/mermaid/node_modules/.bin/mmdc ]; then
+  # puppeteer would download a browser of its own: Debian's chromium is used instead
+  echo "==> npm install @mermaid-js/mermaid-cli (into .venv/mermaid)"
+  PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --silent \
+    --prefix .venv/mermaid "@mermaid-js/mermaid-cli@$MERMAID_CLI_VERSION" >/dev/null
 fi

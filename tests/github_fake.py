@@ -10,7 +10,11 @@ operation and status; failures collect in ``schema_errors``, which the
 Knobs for tests: ``deny`` (permissions answered with 403), ``fail_next`` (queued
 5xx / rate-limit answers), a wrong token gives 401, ``echo_auth`` (every error message
 quotes the request's Authorization header, plain, base64 and percent-encoded, over
-several long lines, as a debugging proxy in front of GitHub might).
+several long lines, as a debugging proxy in front of GitHub might). Each token is an
+identity (``identity`` adds one: a GitHub App's bot, a reviewer). With ``attach`` the
+fake reads branch tips from a bare git remote and merges there; ``protect`` gives a
+branch GitHub's protection rules (``tests/github_fake_merge.py``) and puts GitHub's
+refusal of a direct push into the remote's pre-receive hook.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -34,12 +39,17 @@ from tests.github_fake_api import (
     _error,
     _media_type,
 )
+from tests.github_fake_merge import MergeEndpoints
+from tests.github_fake_rules import Protection, RemoteRepo, install_protection_hook
 from tests.openapi import Spec, load_spec
 
 TOKEN = "ghs_FakeTokenForTests0123456789abcdefXYZ"
+ACTIONS_BOT = "github-actions[bot]"
+APP_BOT = "leptonci-app[bot]"
+APP_TOKEN = "ghs_FakeAppInstallationToken0123456789ab"
 
 
-class FakeGitHub(GitHubEndpoints):
+class FakeGitHub(GitHubEndpoints, MergeEndpoints):
     """The state of one repository and the loopback server that serves it."""
 
     def __init__(
@@ -53,6 +63,8 @@ class FakeGitHub(GitHubEndpoints):
     ) -> None:
         self.owner, self.repo, self.token, self.prefix = owner, repo, token, prefix
         self.spec = spec or load_spec()
+        self.tokens: dict[str, str] = {token: ACTIONS_BOT, APP_TOKEN: APP_BOT}
+        self.caller = ACTIONS_BOT
         self.deny: set[str] = set()
         self.echo_auth = False
         self.queued_failures: list[Reply] = []
@@ -65,6 +77,13 @@ class FakeGitHub(GitHubEndpoints):
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.deployments: dict[int, dict[str, Any]] = {}
         self.deployment_statuses: dict[int, list[dict[str, Any]]] = {}
+        self.check_runs: dict[str, list[dict[str, Any]]] = {}
+        self.reviews: dict[int, list[dict[str, Any]]] = {}
+        self.protection: dict[str, Protection] = {}
+        self.remote: RemoteRepo | None = None
+        self.auto_merge_allowed = True
+        self.merges: list[tuple[int, str]] = []  # (number, method) in order
+        self.graphql_requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1000)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
@@ -83,6 +102,9 @@ class FakeGitHub(GitHubEndpoints):
 
             def do_PATCH(self) -> None:
                 fake._serve(self, "PATCH")
+
+            def do_PUT(self) -> None:
+                fake._serve(self, "PUT")
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
@@ -116,6 +138,59 @@ class FakeGitHub(GitHubEndpoints):
         }
 
     # -- test helpers ---------------------------------------------------------------
+    def identity(self, login: str) -> str:
+        """A token that acts as login (a reviewer, a developer, an App's bot)."""
+        token = "ghs_" + "".join(c for c in login if c.isalnum()).ljust(36, "0")
+        self.tokens[token] = login
+        return token
+
+    def attach(self, remote: Path) -> FakeGitHub:
+        """Serve the repository whose git side is the bare remote."""
+        self.remote = RemoteRepo(remote)
+        return self
+
+    def protect(
+        self,
+        branch: str = "main",
+        *,
+        contexts: tuple[str, ...] = (),
+        reviews: int = 0,
+        code_owners: bool = False,
+        bypass: tuple[str, ...] = (),
+    ) -> Protection:
+        """Protect branch as GitHub does: pushes refused, merges only by the rules."""
+        rules = Protection(branch, tuple(contexts), reviews, code_owners, tuple(bypass))
+        self.protection[branch] = rules
+        if self.remote is not None:
+            install_protection_hook(self.remote.path, rules)
+        return rules
+
+    def approve(self, number: int, *, by: str) -> int:
+        """A review approving pull request number, as the person by (through the API)."""
+        return self._as(by, "POST", f"/pulls/{number}/reviews", {"event": "APPROVE"})[0]
+
+    def merge(self, number: int, *, by: str, method: str = "merge") -> tuple[int, Any]:
+        """A person pressing the merge button: (HTTP status, answer); the rules apply."""
+        return self._as(by, "PUT", f"/pulls/{number}/merge", {"merge_method": method})
+
+    def _as(self, login: str, method: str, path: str, payload: Any) -> tuple[int, Any]:
+        import requests
+
+        token = next((t for t, who in self.tokens.items() if who == login), None)
+        token = token or self.identity(login)
+        url = f"{self.api_url}/repos/{self.owner}/{self.repo}{path}"
+        answer = requests.request(
+            method, url, json=payload, headers={"Authorization": f"token {token}"}, timeout=30
+        )
+        return answer.status_code, answer.json()
+
+    def pull_for(self, head: str) -> dict[str, Any]:
+        return next(p for p in self.pulls.values() if p["head"]["ref"] == head)
+
+    def _head_sha(self, branch: str) -> str:
+        tip = self.remote.tip(branch) if self.remote is not None else None
+        return tip or "b" * 40
+
     def fail_next(
         self,
         status: int,
@@ -128,12 +203,18 @@ class FakeGitHub(GitHubEndpoints):
         self.queued_failures += [Reply(status, body, dict(headers or {}))] * times
 
     def add_pull_request(
-        self, *, head: str, base: str = "main", sha: str = "a" * 40, title: str = "A change"
+        self,
+        *,
+        head: str,
+        base: str = "main",
+        sha: str | None = None,
+        title: str = "A change",
+        by: str = "octo-dev",
     ) -> int:
         with self._lock:
-            return self._new_pull(
-                {"head": head, "base": base, "title": title, "body": ""}, sha=sha
-            )["number"]
+            head_sha = sha or self._head_sha(head)
+            payload = {"head": head, "base": base, "title": title, "body": ""}
+            return int(self._new_pull(payload, sha=head_sha, by=by)["number"])
 
     def add_comment(self, number: int, body: str) -> int:
         """A comment someone else wrote on issue or PR number."""
@@ -150,6 +231,9 @@ class FakeGitHub(GitHubEndpoints):
         raw = http.rfile.read(length) if length else b""
         with self._lock:
             self.requests.append((method, path + (f"?{parts.query}" if parts.query else "")))
+            if method == "POST" and path in ("/graphql", "/api/graphql"):
+                self._answer(http, self._graphql(http, raw))
+                return
             route, args = self._match(method, path)
             reply = self._dispatch(http, route, args, query, raw)
             reply = _media_type(reply, http.headers.get("Accept", ""))
@@ -157,6 +241,20 @@ class FakeGitHub(GitHubEndpoints):
                 reply = _echoing(reply, http.headers.get("Authorization", ""))
             if route is not None:
                 self._check(route, method, reply)
+        self._answer(http, reply)
+
+    def _graphql(self, http: BaseHTTPRequestHandler, raw: bytes) -> Reply:
+        login = self.tokens.get(http.headers.get("Authorization", "").split(" ", 1)[-1])
+        if login is None:
+            return _error(401, "Bad credentials")
+        self.caller = login
+        try:
+            self.graphql_requests.append(json.loads(raw))
+        except ValueError:
+            pass
+        return self.graphql(raw)
+
+    def _answer(self, http: BaseHTTPRequestHandler, reply: Reply) -> None:
         data = json.dumps(reply.body).encode() if reply.body is not None else b""
         http.send_response(reply.status)
         http.send_header("Content-Type", "application/json; charset=utf-8")
@@ -182,8 +280,10 @@ class FakeGitHub(GitHubEndpoints):
         raw: bytes,
     ) -> Reply:
         auth = http.headers.get("Authorization", "")
-        if auth.split(" ", 1)[-1] != self.token:
+        login = self.tokens.get(auth.split(" ", 1)[-1])
+        if login is None:
             return _error(401, "Bad credentials")
+        self.caller = login
         if route is None:
             return _error(404, "Not Found")
         if self.queued_failures:

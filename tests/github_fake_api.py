@@ -68,6 +68,14 @@ ROUTES = (
     _route("POST", "/repos/{owner}/{repo}/pulls", "pull-requests", "create_pull"),
     _route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull-requests", "get_pull"),
     _route("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull-requests", "update_pull"),
+    _route("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge", "contents", "merge_pull"),
+    _route(
+        "POST",
+        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+        "pull-requests",
+        "create_review",
+    ),
+    _route("POST", "/repos/{owner}/{repo}/check-runs", "checks", "create_check_run"),
     _route("GET", "/repos/{owner}/{repo}/deployments", "deployments", "list_deployments"),
     _route("POST", "/repos/{owner}/{repo}/deployments", "deployments", "create_deployment"),
     _route(
@@ -100,6 +108,7 @@ class GitHubEndpoints:
     statuses: dict[str, list[dict[str, Any]]]
     deployments: dict[int, dict[str, Any]]
     deployment_statuses: dict[int, list[dict[str, Any]]]
+    caller: str
     _ids: itertools.count[int]
     _numbers: itertools.count[int]
 
@@ -110,6 +119,17 @@ class GitHubEndpoints:
     @property
     def server_url(self) -> str:
         raise NotImplementedError
+
+    remote: Any  # tests.github_fake_rules.RemoteRepo | None
+    # provided by FakeGitHub and tests.github_fake_merge.MergeEndpoints
+    _head_sha: Any
+    _settle_auto_merges: Any
+
+    def _refresh(self, pull: dict[str, Any]) -> dict[str, Any]:
+        """An open pull request's head moves with its branch, as on GitHub."""
+        if self.remote is not None and pull["state"] == "open":
+            pull["head"]["sha"] = self._head_sha(pull["head"]["ref"])
+        return pull
 
     def comments_on(self, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments.values() if c["_issue"] == number]
@@ -143,12 +163,20 @@ class GitHubEndpoints:
     def _base(self) -> str:
         return f"{self.api_url}/repos/{self.owner}/{self.repo}"
 
-    def _new_pull(self, payload: dict[str, Any], *, sha: str) -> dict[str, Any]:
+    def _user(self, login: str) -> dict[str, Any]:
+        user = self._rewrite(self.spec.example("pull-request")["user"])
+        user.update(login=login, type="Bot" if login.endswith("[bot]") else "User")
+        return dict(user)
+
+    def _new_pull(self, payload: dict[str, Any], *, sha: str, by: str) -> dict[str, Any]:
         number = next(self._numbers)
         base = f"{self._base}"
         pull = self._obj(
             "pull-request",
             id=next(self._ids),
+            node_id=f"PR_kwFake{number:04d}",
+            user=self._user(by),
+            auto_merge=None,
             number=number,
             state="open",
             title=payload["title"],
@@ -275,6 +303,7 @@ class GitHubEndpoints:
             updated_at=NOW,
         )
         self.statuses.setdefault(sha, []).insert(0, status)
+        self._settle_auto_merges(sha)
         return Reply(201, status)
 
     def _h_list_statuses(self, ref: str, *, query: dict[str, str], payload: Any) -> Reply:
@@ -290,7 +319,7 @@ class GitHubEndpoints:
                 continue
             if "base" in query and query["base"] != pull["base"]["ref"]:
                 continue
-            found.append(_simple_pull(pull))
+            found.append(_simple_pull(self._refresh(pull)))
         return self._page(found, query, f"{self._base}/pulls")
 
     def _h_create_pull(self, *, query: dict[str, str], payload: Any) -> Reply:
@@ -305,12 +334,12 @@ class GitHubEndpoints:
                 code="custom",
                 message=f"A pull request already exists for {label}.",
             )
-        pull = self._new_pull(payload, sha="b" * 40)
+        pull = self._new_pull(payload, sha=self._head_sha(payload["head"]), by=self.caller)
         return Reply(201, pull, {"Location": pull["url"]})
 
     def _h_get_pull(self, number: str, *, query: dict[str, str], payload: Any) -> Reply:
         pull = self.pulls.get(int(number))
-        return Reply(200, pull) if pull else _error(404, "Not Found")
+        return Reply(200, self._refresh(pull)) if pull else _error(404, "Not Found")
 
     def _h_update_pull(self, number: str, *, query: dict[str, str], payload: Any) -> Reply:
         pull = self.pulls.get(int(number))
@@ -323,7 +352,7 @@ class GitHubEndpoints:
         if "base" in payload:
             pull["base"].update(ref=payload["base"], label=f"{self.owner}:{payload['base']}")
         pull["updated_at"] = NOW
-        return Reply(200, pull)
+        return Reply(200, self._refresh(pull))
 
     def _h_list_deployments(self, *, query: dict[str, str], payload: Any) -> Reply:
         items = [

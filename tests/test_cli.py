@@ -58,7 +58,9 @@ def test_writing_commands_take_dry_run() -> None:
 def test_global_options_work_before_and_after_the_command(example_repo: Path) -> None:
     parser = build_parser()
     assert parser.parse_args(["-C", "x", "status"]).directory == "x"
-    assert parser.parse_args(["status", "-C", "x", "--json"]).json is True
+    assert parser.parse_args(["status", "-C", "x", "--json"]).output == "json"
+    assert parser.parse_args(["--json", "status"]).output == "json"
+    assert parser.parse_args(["status", "-o", "yaml"]).output == "yaml"
     before = run_cli("-C", str(example_repo), "status")
     after = run_cli("status", "-C", str(example_repo))
     assert before.returncode == after.returncode == 0

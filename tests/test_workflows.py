@@ -50,7 +50,67 @@ def steps(doc: Any) -> list[dict[str, Any]]:
 
 def test_the_expected_workflows_exist() -> None:
     names = {p.stem for p in WORKFLOWS}
-    assert names == {"ci", "model-gate", "release", "promote", "rollback"}
+    assert names == {"ci", "model-gate", "release", "promote", "rollback", "resume", "unblock"}
+
+
+def test_the_workflows_are_what_leptonci_workflows_writes_from_leptonci_yaml() -> None:
+    """`leptonci workflows --check`: every generated file is committed and up to date."""
+    result = subprocess.run(
+        [sys.executable, "-m", "leptonci", "-C", str(REPO), "workflows", "--check"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_action_runs_on_a_retired_node_runtime() -> None:
+    """actionlint flags node20 for checkout v4, setup-python v5 and cache v4: the pins
+    are at the majors that run on node24."""
+    node24 = {
+        "actions/checkout": 5,
+        "actions/setup-python": 6,
+        "actions/cache": 5,
+        "actions/create-github-app-token": 2,
+    }
+    for path in ALL:
+        for action, version in re.findall(
+            r"uses:\s*([\w-]+/[\w-]+)@[0-9a-f]{40}\s*#\s*v(\d+)", path.read_text()
+        ):
+            assert int(version) >= node24.get(action, 0), f"{path.name}: {action} v{version}"
+
+
+def test_dependabot_keeps_the_pins_current() -> None:
+    path = REPO / ".github" / "dependabot.yml"
+    doc = load(path)
+    assert {"package-ecosystem": "github-actions", "directory": "/"}.items() <= doc["updates"][
+        0
+    ].items()
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_action_exposes_what_the_commands_produce() -> None:
+    doc = load(ACTION)
+    assert set(doc["outputs"]) >= {
+        "gate",
+        "verdict",
+        "release",
+        "image",
+        "digest",
+        "environments",
+        "pull-request",
+        "commit",
+    }
+    for name, output in doc["outputs"].items():
+        assert output["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
+    assert set(doc["branding"]) == {"icon", "color"}
 
 
 def test_zizmor_finds_nothing_medium_or_worse() -> None:
@@ -124,6 +184,7 @@ def test_model_gate_is_fork_safe() -> None:
         "contents": "read",
         "pull-requests": "write",
         "statuses": "write",
+        "checks": "write",
     }
     assert "secrets." not in text
     assert job["steps"][-1]["run"] == "leptonci run pull-request"
@@ -136,12 +197,13 @@ def test_release_queues_per_environment() -> None:
     assert steps(doc)[-1]["run"] == "leptonci run push"
 
 
-@pytest.mark.parametrize("name", ["promote", "rollback"])
+@pytest.mark.parametrize("name", ["promote", "rollback", "resume", "unblock"])
 def test_manual_flows_run_in_the_chosen_environment(name: str) -> None:
     doc = load(REPO / ".github" / "workflows" / f"{name}.yml")
     inputs = doc["on"]["workflow_dispatch"]["inputs"]
     assert inputs["environment"]["type"] == "choice" and "prod" in inputs["environment"]["options"]
-    assert inputs["release"]["required"] is False
+    if "release" in inputs:
+        assert inputs["release"]["required"] is False
     [job] = doc["jobs"].values()
     assert job["environment"] == "${{ inputs.environment }}"
     assert doc["concurrency"] == {
@@ -149,7 +211,7 @@ def test_manual_flows_run_in_the_chosen_environment(name: str) -> None:
         "cancel-in-progress": False,
     }
     run = steps(doc)[-1]
-    assert set(run["env"]) >= {"ENVIRONMENT", "RELEASE", "GITHUB_TOKEN"}
+    assert set(run["env"]) >= {"ENVIRONMENT", "GITHUB_TOKEN"}
 
 
 def test_action_caches_the_training_cache() -> None:
@@ -169,6 +231,7 @@ INPUTS: dict[str, list[str]] = {
     "ENVIRONMENT": ["prod"],
     "RELEASE": ["", "digits-3f2a9c1b7d4e"],
     "REASON": ["bad latency"],
+    "TARGET": ["digits-3f2a9c1b7d4e"],
     "LEPTONCI_COMMAND": ["run pull-request"],
 }
 
@@ -229,6 +292,8 @@ def test_every_leptonci_call_in_the_workflows_parses(tmp_path: Path) -> None:
         ("release.yml", "run"),
         ("promote.yml", "promote"),
         ("rollback.yml", "rollback"),
+        ("resume.yml", "resume"),
+        ("unblock.yml", "unblock"),
         ("action.yml", "run"),
     }
 
@@ -241,7 +306,7 @@ def test_manual_workflows_pass_their_inputs_to_the_right_options(tmp_path: Path)
         ("prod", "digits-3f2a9c1b7d4e"),
     }
     rollbacks = [a for name, a in calls if name == "rollback.yml"]
-    assert {(a.env, a.to, a.reason) for a in rollbacks} == {
+    assert {(a.env, a.release, a.reason) for a in rollbacks} == {
         ("prod", None, "bad latency"),
         ("prod", "digits-3f2a9c1b7d4e", "bad latency"),
     }
@@ -267,6 +332,9 @@ def test_the_environment_choices_match_leptonci_yaml() -> None:
     choices = "environment"
     assert promote["on"]["workflow_dispatch"]["inputs"][choices]["options"] == downstream
     assert rollback["on"]["workflow_dispatch"]["inputs"][choices]["options"] == ENV_NAMES
+    for name in ("resume", "unblock"):
+        doc = load(REPO / ".github" / "workflows" / f"{name}.yml")
+        assert doc["on"]["workflow_dispatch"]["inputs"][choices]["options"] == ENV_NAMES
 
 
 def test_the_action_installs_a_leptonci_that_answers_version() -> None:
@@ -275,6 +343,56 @@ def test_the_action_installs_a_leptonci_that_answers_version() -> None:
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["--version"])
     assert exited.value.code == 0
+
+
+def test_app_token_workflows_for_a_protected_main_are_valid_and_safe(tmp_path: Path) -> None:
+    """workflows.token: app with git.land: pull-request: the App's token is minted per
+    pushing job and handed to the checkout and to leptonci; GitHub's schema and zizmor
+    accept the files."""
+    from leptonci.core.config import parse_config
+    from leptonci.core.workflows import render_workflows
+
+    text = (REPO / "leptonci.yaml").read_text()
+    text += "\ngit:\n  land: pull-request\nworkflows:\n  token: app\n"
+    config = parse_config(text, file="leptonci.yaml", root=REPO)
+    folder = tmp_path / ".github" / "workflows"
+    folder.mkdir(parents=True)
+    paths = []
+    for wf in render_workflows(config):
+        path = folder / f"{wf.name}.yml"
+        path.write_text(wf.text)
+        paths.append(path)
+    rollback = load(folder / "rollback.yml")
+    [job] = rollback["jobs"].values()
+    assert (
+        job["permissions"]["pull-requests"] == "write" and job["permissions"]["statuses"] == "write"
+    )
+    app, checkout = job["steps"][0], job["steps"][1]
+    assert app["uses"].startswith("actions/create-github-app-token@") and app["id"] == "app"
+    assert checkout["with"]["token"] == "${{ steps.app.outputs.token }}"
+    assert job["steps"][-1]["env"]["GITHUB_TOKEN"] == "${{ steps.app.outputs.token }}"
+    gate = load(folder / "model-gate.yml")
+    assert "create-github-app-token" not in (folder / "model-gate.yml").read_text()  # forks
+    assert gate["jobs"]["gate"]["steps"][-1]["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    checked = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    result = subprocess.run(
+        [tool("zizmor"), "--offline", "--format", "json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    serious = [
+        f["ident"]
+        for f in json.loads(result.stdout)
+        if f["determinations"]["severity"] not in ("Unknown", "Informational", "Low")
+    ]
+    assert not serious, serious
 
 
 def test_only_the_release_job_may_ask_for_an_oidc_token() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leptonci.adapters import proc
-from leptonci.core.errors import CommandFailed, GitError, PushRejected
+from leptonci.core.errors import CommandFailed, GitError, ProtectedBranch, PushRejected
 from leptonci.core.redact import register_url_credentials
 
 # Variables that point git at another repository, index or object store. A hook or a
@@ -190,6 +190,9 @@ class Git:
         if result.ok:
             return
         text = f"{result.stdout}\n{result.stderr}".lower()
+        code = next((c for c in _PROTECTED_MARKS if c.lower() in text), None)
+        if code is not None:
+            raise protected_branch(remote, branch, code)
         if any(mark in text for mark in _REJECTED_MARKS):
             raise PushRejected(f"push to {remote} rejected: {branch} moved meanwhile")
         raise GitError(proc.failure_text(result), hint=f"check access to the remote {remote!r}")
@@ -230,6 +233,23 @@ class Git:
         for name in (n for n in names.split("\0") if n):
             files[name] = self.run("show", f"{rev}:{name}").stdout
         return files
+
+
+# GitHub's refusals of a push to a protected branch: GH006 (branch protection rules),
+# GH013 (repository rulesets). Both print "remote: error: GHxxx: ..." on stderr.
+_PROTECTED_MARKS = ("GH006", "GH013")
+LAND_HINT = (
+    "set `git.land: pull-request` in leptonci.yaml so leptonci lands changes through "
+    "auto-merge pull requests, or push with a GitHub App token that the branch's "
+    'ruleset lets bypass (docs/github.md, "Protected main")'
+)
+
+
+def protected_branch(remote: str, branch: str, code: str) -> ProtectedBranch:
+    return ProtectedBranch(
+        f"push to {remote} {branch} refused: {branch} is a protected branch ({code})",
+        hint=LAND_HINT,
+    )
 
 
 _REJECTED_MARKS = (

@@ -1,6 +1,10 @@
-"""The GitHub adapter: sticky PR comments, commit statuses, pull requests, deployments.
+"""The GitHub adapter: sticky PR comments, commit statuses, check runs, pull requests,
+auto-merge, merges, deployments.
 
-Built on github3.py (imported here only). Settings come from the variables GitHub
+Built on github3.py (imported here only); the calls github3.py lacks or guards for App
+authentication (check runs, merges read as "not yet", the GraphQL auto-merge mutation)
+go through its session. Any token works: the default ``GITHUB_TOKEN``, a GitHub App
+installation token, a personal access token. Settings come from the variables GitHub
 Actions sets: ``GITHUB_TOKEN`` (registered as a secret at once), ``GITHUB_API_URL``
 (github.com or a GitHub Enterprise Server's ``https://HOST/api/v3``) and
 ``GITHUB_REPOSITORY``. Every operation is a small, idempotent unit (find, then create
@@ -34,6 +38,9 @@ NEEDS_STATUS = "statuses: write"
 NEEDS_PULL = "pull-requests: write and contents: write"
 NEEDS_DEPLOYMENT = "deployments: write"
 NEEDS_READ = "contents: read"
+NEEDS_CHECKS = "checks: write"
+NEEDS_MERGE = "contents: write and pull-requests: write"
+MERGE_METHODS = ("merge", "squash", "rebase")
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,14 @@ class PullResult:
     number: int
     url: str
     created: bool
+    node_id: str = ""  # the GraphQL id auto-merge needs
+    head_sha: str = ""
+
+
+@dataclass(frozen=True)
+class AutoMergeResult:
+    state: str  # "enabled": merges once its checks and reviews allow; "merged": merged now
+    detail: str = ""
 
 
 class GitHub:
@@ -168,9 +183,109 @@ class GitHub:
                 created = False
             if labels:
                 pull.issue().add_labels(*labels)
-            return PullResult(pull.number, pull.html_url, created)
+            data = pull.as_dict()
+            return PullResult(
+                pull.number,
+                pull.html_url,
+                created,
+                node_id=str(data.get("node_id") or ""),
+                head_sha=str((data.get("head") or {}).get("sha") or ""),
+            )
 
         return self._call(f"pull request {head} -> {base}", NEEDS_PULL, op)
+
+    def create_check_run(
+        self,
+        *,
+        name: str,
+        head_sha: str,
+        conclusion: str,
+        title: str,
+        summary: str,
+        text: str = "",
+        details_url: str | None = None,
+    ) -> None:
+        """A completed check run on head_sha carrying a Markdown report."""
+        payload: dict[str, Any] = {
+            "name": name,
+            "head_sha": head_sha,
+            "status": "completed",
+            "conclusion": conclusion,
+            "output": {"title": title[:1000], "summary": summary[:65535], "text": text[:65535]},
+        }
+        if details_url:
+            payload["details_url"] = details_url
+
+        def op() -> None:
+            self._send("POST", f"{self._repo_url}/check-runs", payload)
+
+        self._call(f"check run {name} on {head_sha[:12]}", NEEDS_CHECKS, op)
+
+    def enable_auto_merge(
+        self, *, pull: PullResult, method: str, headline: str, body: str
+    ) -> AutoMergeResult:
+        """Mark pull for auto-merge (GraphQL ``enablePullRequestAutoMerge``).
+
+        GitHub refuses the mutation for a pull request that can merge at once ("clean
+        status") and on a branch without protection rules: then it is merged now, with
+        the same method and message.
+        """
+        if method not in MERGE_METHODS:
+            raise ValueError(f"bad merge method {method!r}")
+        query = (
+            "mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!, "
+            "$commitHeadline: String, $commitBody: String) {\n"
+            "  enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, "
+            "mergeMethod: $mergeMethod, commitHeadline: $commitHeadline, "
+            "commitBody: $commitBody}) {\n"
+            "    pullRequest { number autoMergeRequest { enabledAt mergeMethod } }\n  }\n}"
+        )
+        variables = {
+            "pullRequestId": pull.node_id,
+            "mergeMethod": method.upper(),
+            "commitHeadline": headline,
+            "commitBody": body,
+        }
+        what = f"auto-merge of pull request #{pull.number}"
+
+        def op() -> str:
+            answer = self._send("POST", self._graphql_url, {"query": query, "variables": variables})
+            errors = answer.get("errors") if isinstance(answer, dict) else None
+            return "; ".join(str(e.get("message", e)) for e in errors or []) if errors else ""
+
+        problem = self._call(what, NEEDS_MERGE, op)
+        if not problem:
+            return AutoMergeResult("enabled")
+        low = problem.lower()
+        if "clean status" in low or "protected branch rules not configured" in low:
+            merged = self.merge_pull(pull=pull, method=method, title=headline, message=body)
+            if merged:
+                return AutoMergeResult("merged")
+            return AutoMergeResult("enabled", "GitHub would not merge it yet")
+        if "not allowed" in low:
+            raise GitHubError(
+                f"GitHub refused {what} in {self.repo_name}: {problem}",
+                hint="turn on Settings → General → Allow auto-merge, or let leptonci push "
+                "with a GitHub App token the branch's ruleset lets bypass (git.land: push)",
+            )
+        raise GitHubError(f"GitHub refused {what} in {self.repo_name}: {problem}")
+
+    def merge_pull(self, *, pull: PullResult, method: str, title: str, message: str) -> bool:
+        """Merge pull now; False when GitHub says it cannot merge yet (405)."""
+        payload: dict[str, Any] = {
+            "merge_method": method,
+            "commit_title": title,
+            "commit_message": message,
+        }
+        if pull.head_sha:
+            payload["sha"] = pull.head_sha
+
+        def op() -> bool:
+            url = f"{self._repo_url}/pulls/{pull.number}/merge"
+            answer = self._send("PUT", url, payload, soft=(405,))
+            return bool(isinstance(answer, dict) and answer.get("merged"))
+
+        return self._call(f"merge of pull request #{pull.number}", NEEDS_MERGE, op)
 
     def create_deployment(
         self, *, ref: str, environment: str, description: str, payload: Mapping[str, Any]
@@ -205,6 +320,44 @@ class GitHub:
     @property
     def repo_name(self) -> str:
         return self.settings.repository
+
+    @property
+    def _repo_url(self) -> str:
+        return f"{self.settings.api_url}/repos/{self.settings.repository}"
+
+    @property
+    def _graphql_url(self) -> str:
+        """github.com: API_URL/graphql; GitHub Enterprise Server: https://HOST/api/graphql."""
+        api = self.settings.api_url
+        if api.endswith("/api/v3"):
+            return api.removesuffix("/v3") + "/graphql"
+        return f"{api}/graphql"
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        payload: Mapping[str, Any],
+        *,
+        soft: tuple[int, ...] = (),
+    ) -> Any:
+        """One request through github3.py's session; an error status raises as github3
+        would (``_once`` maps it), a ``soft`` one returns None."""
+        import requests
+        from github3 import exceptions as gh_exc
+
+        try:
+            response = self._gh.session.request(method, url, json=dict(payload))
+        except requests.exceptions.RequestException as exc:
+            raise gh_exc.TransportError(exc) from None
+        if response.status_code in soft:
+            return None
+        if response.status_code >= 400:
+            raise gh_exc.error_for(response)
+        try:
+            return response.json()
+        except ValueError:
+            return None
 
     def _repository(self) -> Repository:
         if self._repo is None:
@@ -291,6 +444,6 @@ def _refused(repo: str, what: str, needs: str, code: int, message: str) -> GitHu
         )
     return GitHubError(
         f"GitHub refused the token for {repo}: needs {needs} ({code} {message}, {what})",
-        hint="add it to the workflow's permissions: block (pull requests from forks get "
-        "a read-only token)",
+        hint="add it to the workflow's permissions: block, or to the GitHub App's permissions "
+        "when the token is an App's (pull requests from forks get a read-only token)",
     )

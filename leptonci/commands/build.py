@@ -56,8 +56,9 @@ def run(ctx: Context, *, model: str) -> int:
         ctx.out.info(attested.describe())
     elif attestations.note:
         ctx.out.info(attestations.note)
-    ctx.out.set_output("image", built.image)
+    ctx.out.set_output("image", f"{built.image}@{built.digest}")
     ctx.out.set_output("digest", built.digest)
+    ctx.out.set_output("release", release)
     ctx.out.summary(
         f"### Image {release}\n\n`{built.reference}` (tags {', '.join(built.tags)}, "
         f"{size_text(built.size)}, {size_text(max(0, built.bytes_sent))} sent)"

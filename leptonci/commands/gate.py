@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leptonci.core.candidate import load_candidate
+from leptonci.core.candidate import load_metrics_file
 from leptonci.core.errors import ConfigError
 from leptonci.core.training_contract import candidate_label
 from leptonci.pipeline.gate import gate_candidate
@@ -17,11 +17,14 @@ from leptonci.runtime.context import Context
 
 
 def run(ctx: Context, *, model: str, against: str | None, metrics: Path | None) -> int:
-    """`leptonci gate MODEL [--against ENV] [--metrics FILE]`: exit 0 pass, 1 fail."""
+    """`leptonci gate MODEL [--against ENV] [--metrics FILE]`: exit 0 pass, 1 fail.
+
+    The baseline is the release current in the model's reference environment (its
+    ``reference:``, else prod, else the last one), as in the pull-request gate."""
     ctx.config.model(model)  # an unknown model is a config error before anything runs
-    env = against or ctx.config.first_env().name
+    env = ctx.config.env(against).name if against else ctx.config.reference_env(model).name
     if metrics is not None:
-        candidate = load_candidate(metrics)
+        candidate = load_metrics_file(metrics, model=model)
         if candidate.model != model:
             raise ConfigError(
                 f"metrics file is for model {candidate.model!r}, not {model!r}", file=str(metrics)
@@ -33,6 +36,7 @@ def run(ctx: Context, *, model: str, against: str | None, metrics: Path | None) 
     title = f"Gate {label} against {env}"
     ctx.out.summary(verdict.render_markdown(title=title))
     ctx.out.set_output("gate", "pass" if verdict.passed else "fail")
+    ctx.out.set_output("verdict", "pass" if verdict.passed else "fail")
     data = {
         "model": model,
         "candidate": label,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leptonci.engine.promotions import promote_into
+from leptonci.engine.promotions import after_landing, promote_into
 from leptonci.engine.report import report_landed
 from leptonci.engine.settling import settle
 from leptonci.runtime.context import Context
@@ -19,16 +19,10 @@ def run(ctx: Context, *, to: str, release: str | None, force: bool, reason: str 
         reason=reason or "",
         automatic=False,
     )
-    applied = landed.applied
-    if applied is not None and applied.pull_request and not applied.landed:
-        done = f"pull request opened: {applied.pull_request} (awaiting merge)"
-    elif applied is not None and not applied.landed:
-        done = f"promotion branch pushed for {to} (awaiting a pull request and its merge)"
-    else:
-        done = f"promoted into {to}"
-    report_landed(ctx, landed, done=done)
-    if applied is not None and applied.landed:
+    report_landed(ctx, landed, done=f"promoted into {to}")
+    on_main, after = after_landing(ctx, env=env, landed=landed)
+    if on_main:
         for change in landed.changes:
             if change.model and not change.noop:
-                settle(ctx, env=env, model=change.model, after=applied)
+                settle(ctx, env=env, model=change.model, after=after)
     return 0

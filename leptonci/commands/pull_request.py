@@ -3,9 +3,11 @@
 For each model whose inputs changed against the PR's base (all models when the base
 is unknown), train it (the cache makes this cheap when nothing changed), gate it
 against the release current in its reference environment, and report: one sticky
-comment per model, a commit status ``leptonci/gate/MODEL``, the job summary. Needs
-only the default token, pushes nothing; exit 1 when any gate fails. The GitHub calls
-form a Plan: ``--dry-run`` prints it, a real run applies it.
+comment per model, a commit status ``leptonci/gate/MODEL``, the job summary. A model
+whose inputs the pull request leaves alone gets a success status too ("no model input
+changed"), so a required ``leptonci/gate/MODEL`` check never waits on a pull request
+that changes docs only. Needs only the default token, pushes nothing; exit 1 when any
+gate fails. The GitHub calls form a Plan: ``--dry-run`` prints it, a real run applies it.
 """
 
 from __future__ import annotations
@@ -13,20 +15,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from leptonci.adapters.git import Git
 from leptonci.adapters.github import settings_from_env
-from leptonci.core.actions import SetCommitStatus, Step, UpsertComment
+from leptonci.core.actions import CreateCheckRun, SetCommitStatus, Step, UpsertComment
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE, Config
+from leptonci.core.errors import UsageError
 from leptonci.core.gate import Verdict
 from leptonci.core.ledger import Ledger
 from leptonci.core.plan import Plan
 from leptonci.core.report import (
+    NO_MODEL_CHANGE,
     GateReport,
+    check_run_name,
+    gate_context,
     gate_marker,
     render_gate_report,
     render_summary,
@@ -38,8 +44,6 @@ from leptonci.engine.envfiles import read_ledger
 from leptonci.pipeline.gate import gate_candidate
 from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
 from leptonci.runtime.context import Context
-
-STATUS_CONTEXT = "leptonci/gate/{model}"
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,13 @@ def models_to_gate(config: Config, changed: Sequence[str] | None) -> list[str]:
     return out
 
 
-def run(ctx: Context) -> int:
-    """Gate the changed models, report on the PR; 0 all passed, 1 a gate failed."""
+def run(ctx: Context, *, append: Path | None = None) -> int:
+    """Gate the changed models, report on the PR; 0 all passed, 1 a gate failed.
+
+    ``append``: a Markdown file the team's workflow wrote (CML-style), added to every
+    model's report."""
     config = ctx.config
+    extra = read_append(ctx, append)
     settings = settings_from_env(ctx.env)
     event = pull_request_event(ctx.env)
     changed = changed_files(ctx, event)
@@ -141,12 +149,21 @@ def run(ctx: Context) -> int:
             verdict = gate_candidate(ctx, candidate=candidate, against=against)
             ledgers[model] = read_ledger(ctx.root, config.env(against))
             label = candidate_label(model, candidate.content_hash)
-            reports.append(_report(ctx, config, model, label, against, candidate, verdict, event))
+            report = _report(ctx, config, model, label, against, candidate, verdict, event)
+            baseline = ledgers[model].current_for(model)
+            reports.append(
+                replace(
+                    report,
+                    baseline_params=dict(baseline.params) if baseline and baseline.params else None,
+                    appendix=extra,
+                )
+            )
             ctx.out.info(f"{label} against {against}\n{verdict.render_text()}".rstrip("\n"))
 
     plan = build_report_plan(
         reports,
         ledgers,
+        unchanged=[m for m in config.models if m not in models],
         event=event,
         repository=settings.repository if settings else "",
         workflow=ctx.env.get("GITHUB_WORKFLOW", "model-gate"),
@@ -157,6 +174,9 @@ def run(ctx: Context) -> int:
     posted = False
     if ctx.dry_run:
         ctx.out.info(plan.render_text().rstrip("\n"))
+        for action in plan.actions:  # what a reviewer would read
+            if isinstance(action, UpsertComment):
+                ctx.out.info(f"\n--- the comment on #{action.number} ---\n{action.body}")
     elif settings is not None and not plan.empty:
         Applier(ctx).apply(plan)
         posted = True
@@ -166,6 +186,7 @@ def run(ctx: Context) -> int:
     ctx.out.summary(render_summary(reports))
     passed = all(r.verdict.passed for r in reports)
     ctx.out.set_output("gate", "pass" if passed else "fail")
+    ctx.out.set_output("verdict", "pass" if passed else "fail")
     for r in reports:
         for check in r.verdict.failed_checks:
             ctx.out.error(f"gate {r.candidate}: {check.text}")
@@ -192,10 +213,24 @@ def run(ctx: Context) -> int:
     return 0 if passed else 1
 
 
+def read_append(ctx: Context, path: Path | None) -> str:
+    """The team's Markdown to append to every report ("" without one)."""
+    if path is None:
+        return ""
+    where = path if path.is_absolute() else ctx.root / path
+    try:
+        return where.read_text()
+    except FileNotFoundError:
+        raise UsageError(
+            f"--append {path}: no such file", hint="write it in an earlier workflow step"
+        ) from None
+
+
 def build_report_plan(
     reports: Sequence[GateReport],
     ledgers: Mapping[str, Ledger],
     *,
+    unchanged: Sequence[str] = (),
     event: PullRequestEvent,
     repository: str,
     workflow: str,
@@ -229,7 +264,24 @@ def build_report_plan(
             )
         if event.head_sha:
             state = "success" if r.verdict.passed else "failure"
-            context = STATUS_CONTEXT.format(model=r.model)
+            context = gate_context(r.model)
+            name = check_run_name(r.model)
+            plan = plan.then(
+                CreateCheckRun(
+                    summary=f"check run {name}={state} on {event.head_sha[:12]} carrying the "
+                    "full report",
+                    repository=repository,
+                    sha=event.head_sha,
+                    name=name,
+                    conclusion=state,
+                    title=f"{r.candidate}: gate {'passed' if r.verdict.passed else 'FAILED'}",
+                    summary_text=status_description(r.verdict),
+                    text=render_gate_report(
+                        r, marker="", ledger=ledgers.get(r.model), limit=65_000
+                    ),
+                    details_url=run_url or None,
+                )
+            )
             plan = plan.then(
                 SetCommitStatus(
                     summary=f"set status {context}={state} on {event.head_sha[:12]}",
@@ -241,6 +293,20 @@ def build_report_plan(
                     target_url=run_url or None,
                 )
             )
+    for model in unchanged if event.head_sha else ():
+        context = gate_context(model)
+        plan = plan.then(
+            SetCommitStatus(
+                summary=f"set status {context}=success on {event.head_sha[:12]} "
+                f"({NO_MODEL_CHANGE})",
+                repository=repository,
+                sha=event.head_sha,
+                state="success",
+                context=context,
+                description=NO_MODEL_CHANGE,
+                target_url=run_url or None,
+            )
+        )
     if event.number is None:
         plan = plan.with_note("no pull request number (GITHUB_REF, GITHUB_EVENT_PATH): no comment")
     return plan
@@ -278,4 +344,6 @@ def _report(
         metrics=dict(candidate.metrics),
         provenance={k: v for k, v in provenance.items() if v},
         bounds={m: (t.min, t.max) for m, t in gate.items()},
+        params=dict(candidate.params),
+        precision=config.report.precision,
     )

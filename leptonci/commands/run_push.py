@@ -6,7 +6,9 @@ one current in the first environment on the remote tip): train (cached), gate ag
 the first environment, build and push the image, pin it in the first environment
 (commit + push), verify; then carry it on into every later environment whose policy is
 ``auto``, and open pull requests for ``pull-request`` ones. A failing gate stops that
-model before anything is pushed.
+model before anything is pushed. With ``git.land: pull-request`` (a protected main) a
+change that GitHub does not merge at once stops that model's chain: its merge starts
+the next run, which settles it and carries on.
 
 ``--dry-run`` plans the same chain without training, writing or pushing: a candidate
 that is not in the cache is "unknown until trained", and a chain stops at the first
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import time
 
-from leptonci.core.actions import Action, Step
+from leptonci.core.actions import Action, OpenPullRequest, Step
 from leptonci.core.attestation import Evidence
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import EnvironmentConfig
@@ -31,11 +33,11 @@ from leptonci.core.release import release_id
 from leptonci.core.training_contract import candidate_label
 from leptonci.engine.applier import Applied
 from leptonci.engine.landing import Landed, tip_state
-from leptonci.engine.promotions import enter_release, promote_into, settle_merged
+from leptonci.engine.promotions import after_landing, enter_release, promote_into, settle_merged
 from leptonci.engine.settling import settle
 from leptonci.engine.status import collect_status, render_status
 from leptonci.pipeline.attest import attach_attestations, plan_attestations, planned_evidence
-from leptonci.pipeline.build import build_image, model_source, push_image
+from leptonci.pipeline.build import build_image, model_source, push_image, size_text
 from leptonci.pipeline.gate import gate_candidate
 from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
 from leptonci.promotion.state import EnvState
@@ -72,6 +74,7 @@ def release_record(
         metrics={k: float(v) for k, v in candidate.metrics.items()},
         eval_fingerprint=candidate.eval_fingerprint,
         verdict=gate,
+        params=dict(candidate.params),
     )
 
 
@@ -84,6 +87,49 @@ class _Run:
         self.planned: dict[str, Evidence] = {}  # dry run: attestations planned, by digest
         self.notes: list[str] = []
         self.failures: list[str] = []
+        self.released: list[ReleaseRecord] = []  # built, gated and entered this run
+        self.verdicts: list[tuple[str, Verdict]] = []  # (release, verdict) gated this run
+        self.changed: list[str] = []  # environments whose main changed, in order
+        self.pulls: dict[str, str] = {}  # environment -> pull request URL
+        self.summaries: list[str] = []  # job summary sections after the headline
+
+    def outputs(self) -> dict[str, str | list[str]]:
+        """What the run produced, for $GITHUB_OUTPUT and --json (lists comma-joined there)."""
+        verdict = "fail" if any(not v.passed for _, v in self.verdicts) else "pass"
+        return {
+            "release": [r.release for r in self.released],
+            "image": [r.image_ref for r in self.released],
+            "digest": [r.digest for r in self.released],
+            "environments": list(dict.fromkeys(self.changed)),
+            "pull-request": list(self.pulls.values())[-1] if self.pulls else "",
+            "verdict": verdict if self.verdicts else "",
+        }
+
+    def summary(self) -> str:
+        """The job summary: a headline, the gate tables, then what landed."""
+        if self.released:
+            releases = ", ".join(r.release for r in self.released)
+            if self.changed:
+                head = f"## leptonci: released {releases} into {', '.join(dict.fromkeys(self.changed))}"
+            else:
+                waiting = ", ".join(self.pulls) or self.first.name
+                head = f"## leptonci: released {releases}; its pull request into {waiting} awaits merge"
+        elif self.failures:
+            head = f"## leptonci: nothing released ({len(self.failures)} problem(s))"
+        elif self.changed:
+            head = f"## leptonci: moved {', '.join(dict.fromkeys(self.changed))}"
+        else:
+            head = "## leptonci: nothing to release (model inputs unchanged)"
+        out = [head, ""]
+        for release, verdict in self.verdicts:
+            out.append(verdict.render_markdown(title=f"Gate {release} against {self.first.name}"))
+        for env, url in self.pulls.items():
+            out.append(f"- pull request for {env}: {url}")
+        if self.pulls:
+            out.append("")
+        out += [f"> {f}" for f in self.failures]
+        out += self.summaries
+        return "\n".join(out).rstrip("\n") + "\n"
 
     def note(self, *actions: Action) -> None:
         self.actions.extend(actions)
@@ -108,6 +154,7 @@ class _Run:
         with out.step(f"{model}: gate against {self.first.name}"):
             verdict = gate_candidate(ctx, candidate=candidate, against=self.first.name)
             out.info(verdict.render_text().rstrip("\n"))
+        self.verdicts.append((release, verdict))
         if not verdict.passed:
             self.failures.append(f"gate failed for {release}: {verdict.summary_line()}")
             out.error(f"{release}: gate failed; nothing pushed for {model}")
@@ -172,8 +219,10 @@ class _Run:
                 started = time.perf_counter()
                 built = push_image(ctx, build)
                 took = time.perf_counter() - started
-                sent = "" if built.bytes_sent < 0 else f", {built.bytes_sent} bytes sent"
-                ctx.out.info(f"pushed {built.reference} ({built.size} bytes{sent}) in {took:.2f}s")
+                sent = "" if built.bytes_sent < 0 else f", {size_text(built.bytes_sent)} sent"
+                ctx.out.info(
+                    f"pushed {built.reference} ({size_text(built.size)}{sent}) in {took:.2f}s"
+                )
             if attestations.actions:
                 with ctx.out.step(f"{model}: attest {built.reference}"):
                     attached = attach_attestations(ctx, attestations, built)
@@ -199,8 +248,29 @@ class _Run:
                 ctx.out.error(str(exc))
                 return
             self.landed(env, landed)
-        if self.verify(env, record.model, landed.applied):
+        self.released.append(record)
+        carry_on, after = self.on_main(env, landed)
+        if carry_on and self.verify(env, record.model, after):
             self.downstream(record.model)
+
+    def on_main(self, env: EnvironmentConfig, landed: Landed) -> tuple[bool, Applied | None]:
+        """(carry on, what to settle env after); not carrying on while the change waits
+        for its pull request to merge (the merge starts the next run)."""
+        if self.ctx.dry_run:
+            if any(isinstance(a, OpenPullRequest) for a in landed.plan.actions):
+                self.notes.append(
+                    f"{env.name}: lands when its pull request merges; what follows is planned "
+                    "by the run that merge starts"
+                )
+                return False, None
+            return True, None
+        on_main, after = after_landing(self.ctx, env=env, landed=landed)
+        if not on_main and not landed.plan.empty:
+            self.ctx.out.info(f"{env.name}: waiting for its pull request to merge")
+            return False, None
+        if on_main:
+            self.changed.append(env.name)
+        return True, after
 
     # -- the environments after the first -----------------------------------------
     def reconcile(self) -> None:
@@ -222,8 +292,12 @@ class _Run:
             with self.ctx.out.step(f"settle {models} in {env.name}"):
                 self.ctx.out.info(f"{env.name}: {models} landed unverified; settling it")
                 self.landed(env, landed)
+            ledger = self.state(env).ledger
             for model in landed.models:
-                self.verify(env, model, landed.applied)
+                record = ledger.current_for(model)
+                # a merged rollback restores what ran before: never roll it back in turn
+                again = record is None or record.action != "rollback"
+                self.verify(env, model, landed.applied, may_roll_back=again)
 
     def downstream(self, model: str) -> None:
         """Carry the model on: auto environments in order, then pull-request ones."""
@@ -246,7 +320,10 @@ class _Run:
                     self.ctx.out.info(f"{env.name}: not promoting {model}: {exc}")
                     continue
                 self.landed(env, landed)
-            if env.policy == "auto" and not self.verify(env, model, landed.applied):
+            carry_on, after = self.on_main(env, landed)
+            if env.policy != "auto":
+                continue
+            if not carry_on or not self.verify(env, model, after):
                 return
 
     def landed(self, env: EnvironmentConfig, landed: Landed) -> None:
@@ -261,15 +338,22 @@ class _Run:
             ctx.out.info("; ".join(c.message for c in landed.changes) or "nothing to do")
             return
         ctx.out.info(plan.render_text().rstrip("\n"))
-        ctx.out.summary(plan.render_markdown())
+        self.summaries.append(plan.render_markdown(diffs=False))
         if landed.applied is not None and landed.applied.pull_request:
-            ctx.out.set_output(f"pull_request_{env.name}", landed.applied.pull_request)
+            self.pulls[env.name] = landed.applied.pull_request
 
-    def verify(self, env: EnvironmentConfig, model: str, after: Applied | None) -> bool:
+    def verify(
+        self,
+        env: EnvironmentConfig,
+        model: str,
+        after: Applied | None,
+        *,
+        may_roll_back: bool = True,
+    ) -> bool:
         """Verify env (a real run); False stops the chain. A dry run stops at a cluster:
         what follows depends on its answer."""
         if env.cluster is None:
-            settle(self.ctx, env=env, model=model, after=after)
+            settle(self.ctx, env=env, model=model, after=after, may_roll_back=may_roll_back)
             return True
         self.note(Step(summary=f"verify {model} in {env.name}; record the result", name="verify"))
         if self.ctx.dry_run:
@@ -278,7 +362,7 @@ class _Run:
             )
             return False
         try:
-            settle(self.ctx, env=env, model=model, after=after)
+            settle(self.ctx, env=env, model=model, after=after, may_roll_back=may_roll_back)
         except RefusedError as exc:
             self.failures.append(str(exc))
             self.ctx.out.error(str(exc))
@@ -300,6 +384,13 @@ def run(ctx: Context) -> int:
         data["status"] = [r.to_dict() for r in rows]
         text = render_status(rows, live=False)
     data["failures"] = list(flow.failures)
+    data.update(flow.outputs())
+    if not ctx.dry_run:
+        ctx.out.summary(flow.summary())
+        for name, value in flow.outputs().items():
+            ctx.out.set_output(name, value if isinstance(value, str) else ",".join(value))
+        for env, url in flow.pulls.items():
+            ctx.out.set_output(f"pull-request-{env}", url)
     ctx.out.result(data, text)
     for failure in flow.failures:
         ctx.out.error(failure)

@@ -3,18 +3,21 @@
 Each source manifest is parsed (YAML errors name file and line) and checked against the
 Kubernetes schemas (errors name file, line and key path); then each overlay is rendered
 with kustomize, where kubectl or kustomize is installed, and the rendered objects are
-checked too.
+checked too. Every error found is reported (each an annotation in GitHub Actions, on
+its file and line), not only the first; any error exits 2.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from leptonci.adapters import kubeschema, kustomize
-from leptonci.core.config import CONFIG_FILE
-from leptonci.core.errors import ConfigError
+from leptonci.core.config import CONFIG_FILE, Config, check_config
+from leptonci.core.errors import ConfigError, ExitCode, LeptonError
 from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.engine.envfiles import read_ledger
 from leptonci.runtime.context import Context
@@ -28,18 +31,65 @@ class Checked:
     detail: str
 
 
+T = TypeVar("T")
+
+
 def run(ctx: Context) -> int:
-    checked = validate_repository(ctx)
+    checked, errors = validate_all(ctx)
     lines = [f"ok  {c.what}: {c.detail}" for c in checked]
+    lines += [f"ERR {e}" for e in errors]
+    for error in errors:
+        ctx.out.error(
+            str(error), file=getattr(error, "file", None), line=getattr(error, "line", None)
+        )
+    verdict = "valid" if not errors else f"{len(errors)} error(s) found"
     ctx.out.result(
-        {"ok": True, "checked": [{"what": c.what, "detail": c.detail} for c in checked]},
-        "\n".join(lines) + "\nvalid\n",
+        {
+            "ok": not errors,
+            "checked": [{"what": c.what, "detail": c.detail} for c in checked],
+            "errors": [str(e) for e in errors],
+        },
+        "\n".join(lines) + f"\n{verdict}\n",
     )
-    return 0
+    return int(ExitCode.BAD_INPUT) if errors else 0
 
 
 def validate_repository(ctx: Context) -> list[Checked]:
-    config = ctx.config  # raises ConfigError with file:line: key
+    """Every check, raising the first error found (for callers that want one)."""
+    checked, errors = validate_all(ctx)
+    if errors:
+        raise errors[0]
+    return checked
+
+
+def validate_all(ctx: Context) -> tuple[list[Checked], list[LeptonError]]:
+    """(what was checked, every error found): each check runs even when another failed."""
+    path = ctx.root / CONFIG_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return [], [ConfigError("file not found", file=CONFIG_FILE)]
+    try:
+        config, found = check_config(text, file=CONFIG_FILE, root=ctx.root)
+    except ConfigError as exc:  # not YAML at all
+        return [], [exc]
+    errors: list[LeptonError] = list(found)
+    if config is None or errors:
+        return [], errors
+    checked = _validate(ctx, config, errors)
+    unique = {str(e): e for e in errors}  # a file read by two checks is reported once
+    return checked, list(unique.values())
+
+
+def _attempt(errors: list[LeptonError], check: Callable[[], T]) -> T | None:
+    try:
+        return check()
+    except ConfigError as exc:
+        errors.append(exc)
+        return None
+
+
+def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[Checked]:
     checked = [
         Checked(
             CONFIG_FILE, f"{len(config.models)} model(s), {len(config.environments)} environment(s)"
@@ -48,32 +98,49 @@ def validate_repository(ctx: Context) -> list[Checked]:
     for name, model in config.models.items():
         folder = ctx.root / model.path
         if not folder.is_dir():
-            raise ConfigError(
-                f"model {name!r}: folder {model.path} does not exist",
-                file=CONFIG_FILE,
-                key=f"models.{name}.path",
+            errors.append(
+                ConfigError(
+                    f"model {name!r}: folder {model.path} does not exist",
+                    file=CONFIG_FILE,
+                    key=f"models.{name}.path",
+                )
             )
+            continue
         checked.append(Checked(f"model {name}", model.path))
     # Source files first (their errors name the file and line), then the rendered overlays.
     folders: list[tuple[str, Path]] = []
+    broken: set[str] = set()
     for env in config.environments:
         folder = ctx.root / env.path
         if not (folder / "kustomization.yaml").is_file():
-            raise ConfigError(
-                f"environment {env.name!r}: {env.path}/kustomization.yaml does not exist",
-                file=CONFIG_FILE,
-                key="environments",
+            errors.append(
+                ConfigError(
+                    f"environment {env.name!r}: {env.path}/kustomization.yaml does not exist",
+                    file=CONFIG_FILE,
+                    key="environments",
+                )
             )
-        ledger = read_ledger(ctx.root, env)
-        checked.append(Checked(f"ledger {env.name}", f"{len(ledger.current)} current release(s)"))
-        for base in sorted(_bases(folder, root=ctx.root)):
+            broken.add(env.name)
+            continue
+        ledger = _attempt(errors, partial(read_ledger, ctx.root, env))
+        if ledger is not None:
+            checked.append(
+                Checked(f"ledger {env.name}", f"{len(ledger.current)} current release(s)")
+            )
+        bases = _attempt(errors, partial(_bases, folder, root=ctx.root))
+        for base in sorted(bases or ()):
             if all(base != f for _, f in folders):
                 folders.append((f"base {base.relative_to(ctx.root.resolve())}", base))
         folders.append((f"overlay {env.name} sources", folder))
     for label, folder in sorted(folders, key=lambda f: not f[0].startswith("base")):
-        checked.append(Checked(label, f"{_check_folder(ctx.root, folder)} object(s)"))
+        count = _check_folder(ctx.root, folder, errors)
+        checked.append(Checked(label, f"{count} object(s)"))
+    if errors:
+        return checked  # a render of broken sources only repeats their errors
     for env in config.environments:
-        rendered = _render(ctx.root, env.path)
+        if env.name in broken:
+            continue
+        rendered = _attempt(errors, partial(_render, ctx.root, env.path))
         if rendered is not None:
             checked.append(Checked(f"overlay {env.name}", f"renders {rendered} valid object(s)"))
     return checked
@@ -90,17 +157,22 @@ def _bases(folder: Path, *, root: Path) -> set[Path]:
     return out
 
 
-def _check_folder(root: Path, folder: Path) -> int:
+def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
     count = 0
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         rel = str(path.relative_to(root.resolve()) if path.is_absolute() else path)
         if path.name == "ledger.yaml":
             continue
-        for offset, doc in _documents(path.read_text(), file=rel):
+        docs = _attempt(errors, partial(_read_documents, path, rel))
+        for offset, doc in docs or ():
             if isinstance(doc, dict) and doc.get("kind") and doc.get("kind") not in _NOT_K8S:
-                _schema_check(doc, file=rel, line_offset=offset)
+                _attempt(errors, partial(_schema_check, doc, file=rel, line_offset=offset))
                 count += 1
     return count
+
+
+def _read_documents(path: Path, rel: str) -> list[tuple[int, Any]]:
+    return _documents(path.read_text(), file=rel)
 
 
 def _documents(text: str, *, file: str) -> list[tuple[int, Any]]:

@@ -122,6 +122,22 @@ class OpenPullRequest(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EnableAutoMerge(Action):
+    """Mark the pull request this plan opened for auto-merge (GitHub merges it once its
+    required checks and reviews allow; at once when nothing holds it)."""
+
+    kind: ClassVar[str] = "enable-auto-merge"
+    repository: str
+    head: str
+    method: str  # merge | squash | rebase
+    headline: str  # the merge commit's subject
+    body: str  # ... and body (a squash keeps the commit's trailers here)
+
+    def details(self) -> dict[str, object]:
+        return {"repository": self.repository, "head": self.head, "method": self.method}
+
+
+@dataclass(frozen=True, kw_only=True)
 class CreateDeployment(Action):
     """Record the rollout as a GitHub deployment of the landed commit, ``in_progress``."""
 
@@ -220,10 +236,36 @@ class UpsertComment(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class SetCommitStatus(Action):
+    """A commit status; ``sha`` None is the head of the pull request this plan opened."""
+
     kind: ClassVar[str] = "set-commit-status"
     repository: str
-    sha: str
+    sha: str | None
     state: str  # success | failure | pending | error
     context: str
     description: str
     target_url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateCheckRun(Action):
+    """A completed Checks-API check run carrying a full Markdown report."""
+
+    kind: ClassVar[str] = "create-check-run"
+    repository: str
+    sha: str
+    name: str
+    conclusion: str  # success | failure | neutral
+    title: str
+    summary_text: str  # the check run's own summary line (``summary`` is the plan's)
+    text: str = ""
+    details_url: str | None = None
+
+    def details(self) -> dict[str, object]:
+        return {
+            "repository": self.repository,
+            "sha": self.sha,
+            "name": self.name,
+            "conclusion": self.conclusion,
+            "title": self.title,
+        }

@@ -27,7 +27,7 @@ class Candidate:
     content_hash: str  # "sha256:..." over the model's inputs (code, config, data, leptonci)
     metrics: Mapping[str, float]
     eval_fingerprint: str  # "sha256:..." over the eval split
-    eval_count: int
+    eval_count: int | None  # None: unknown (a plain metrics file)
     params: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
@@ -67,6 +67,50 @@ def _json_float(value: float) -> float | str:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def load_metrics_file(path: Path, *, model: str) -> Candidate:
+    """A candidate from a metrics file: leptonci's candidate metrics.json, or a plain
+    ``{"metric": value}`` object (DVC's format; nested objects become ``a.b``)."""
+    where = str(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("metrics file not found", file=where) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", file=where, line=exc.lineno) from None
+    if isinstance(data, dict) and "model" in data and isinstance(data.get("metrics"), dict):
+        return load_candidate(path)
+    if not isinstance(data, dict):
+        raise ConfigError('expected a JSON object: {"metric": value, ...}', file=where)
+    metrics: dict[str, float] = {}
+    for key, value in _flatten(data):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{key}: {value!r} is not a number", file=where)
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: {value!r} is not a number", file=where) from None
+    return Candidate(
+        model=model,
+        version=1,
+        root=path.parent,
+        content_hash="",
+        metrics=metrics,
+        eval_fingerprint="",
+        eval_count=None,
+    )
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out += _flatten(value, f"{name}.")
+        else:
+            out.append((name, value))
+    return out
 
 
 def load_candidate(metrics_file: Path, *, cached: bool = False) -> Candidate:

@@ -8,6 +8,7 @@ repository) run after the schema and report the line of the offending key too.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -156,6 +157,32 @@ class GitConfig(_Model):
     author_name: str = "github-actions[bot]"
     author_email: str = "41898282+github-actions[bot]@users.noreply.github.com"
     push_retries: int = Field(default=5, ge=0, le=50)
+    # push: commit straight to the branch; pull-request: a branch and an auto-merge pull
+    # request per change (for a protected main the token may not push to)
+    land: Literal["push", "pull-request"] = "push"
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+
+
+class ReportConfig(_Model):
+    """How reports show numbers (gate lines, PR comments, summaries, PR bodies)."""
+
+    precision: int = Field(default=3, ge=0, le=12)  # digits after the decimal point
+
+
+class WorkflowsConfig(_Model):
+    """What `leptonci workflows` writes into .github/workflows/."""
+
+    action: str = "./"  # the `uses:` that installs leptonci: ./, or OWNER/REPO@SHA # vX.Y.Z
+    token: Literal["default", "app"] = "default"  # app: mint a GitHub App token for pushes
+
+    @field_validator("action")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if value != "./" and not re.fullmatch(
+            r"[\w.-]+/[\w./-]+@[0-9a-f]{40}\s+#\s*v\d+\.\d+\.\d+", value
+        ):
+            raise ValueError("give ./ or OWNER/REPO@<40-hex commit> # vX.Y.Z (pinned by commit)")
+        return value
 
 
 class Config(_Model):
@@ -164,6 +191,8 @@ class Config(_Model):
     builder: Literal["daemonless", "docker"] = "daemonless"
     cache: str = ".leptonci/cache"
     git: GitConfig = Field(default_factory=GitConfig)
+    workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     models: dict[str, ModelConfig]
     environments: list[EnvironmentConfig]
 
@@ -198,13 +227,17 @@ class Config(_Model):
         for env in self.environments:
             if env.name == name:
                 return env
-        known = ", ".join(e.name for e in self.environments)
-        raise ConfigError(f"unknown environment {name!r}; have: {known}")
+        names = [e.name for e in self.environments]
+        raise ConfigError(
+            f"unknown environment {name!r}{did_you_mean(name, names)}; have: {', '.join(names)}"
+        )
 
     def model(self, name: str) -> ModelConfig:
         if name not in self.models:
-            known = ", ".join(self.models)
-            raise ConfigError(f"unknown model {name!r}; have: {known}")
+            names = list(self.models)
+            raise ConfigError(
+                f"unknown model {name!r}{did_you_mean(name, names)}; have: {', '.join(names)}"
+            )
         return self.models[name]
 
     def first_env(self) -> EnvironmentConfig:
@@ -248,6 +281,12 @@ class Config(_Model):
         return image.name or image.repository or model
 
 
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """ ", did you mean 'prod'?" for a close match, else ""."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 # -- loading ---------------------------------------------------------------------------
 
 
@@ -272,22 +311,38 @@ def load_config(root: Path) -> Config:
 
 
 def parse_config(text: str, *, file: str, root: Path) -> Config:
+    config, errors = check_config(text, file=file, root=root)
+    if errors:
+        raise errors[0]
+    assert config is not None
+    return config
+
+
+def check_config(text: str, *, file: str, root: Path) -> tuple[Config | None, list[ConfigError]]:
+    """The config and every error found in it (all of them, not only the first): a
+    schema error stops before the checks that span entries."""
     data = load_yaml_with_lines(text, file=file)
     if not isinstance(data, CommentedMap):
         line = data.lc.line + 1 if hasattr(data, "lc") else 1
-        raise ConfigError("expected a mapping at the top level", file=file, line=line)
+        return None, [ConfigError("expected a mapping at the top level", file=file, line=line)]
     try:
         config = Config.model_validate(plain(data))
     except ValidationError as exc:
         # An unknown key first: a typo often also leaves a required key "missing".
-        errors = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")
-        err = errors[0]
-        loc = tuple(err["loc"])
-        msg = _pydantic_message(err)
-        raise ConfigError(msg, file=file, line=line_of(data, loc), key=key_path(loc)) from None
-    _check_graph(config, data, file=file)
-    _check_paths(config, data, file=file, root=root)
-    return config
+        found = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")
+        errors = []
+        for err in found:
+            loc = tuple(err["loc"])
+            errors.append(
+                ConfigError(
+                    _pydantic_message(err), file=file, line=line_of(data, loc), key=key_path(loc)
+                )
+            )
+        return None, errors
+    errors = _check_graph(config, data, file=file) + _check_paths(
+        config, data, file=file, root=root
+    )
+    return config, errors
 
 
 def _pydantic_message(err: Mapping[str, Any]) -> str:
@@ -304,52 +359,70 @@ def _env_line(data: CommentedMap, index: int, key: str) -> int | None:
     return line_of(data, ("environments", index, key))
 
 
-def _check_graph(config: Config, data: CommentedMap, *, file: str) -> None:
+def _check_graph(config: Config, data: CommentedMap, *, file: str) -> list[ConfigError]:
+    errors: list[ConfigError] = []
     seen: dict[str, int] = {}
     for i, env in enumerate(config.environments):
         if env.name in seen:
-            raise ConfigError(
-                f"duplicate environment name {env.name!r}",
-                file=file,
-                line=_env_line(data, i, "name"),
-                key=f"environments[{i}].name",
+            errors.append(
+                ConfigError(
+                    f"duplicate environment name {env.name!r}",
+                    file=file,
+                    line=_env_line(data, i, "name"),
+                    key=f"environments[{i}].name",
+                )
             )
+            continue
         seen[env.name] = i
     for i, env in enumerate(config.environments):
         if env.upstream is not None and env.upstream not in seen:
-            raise ConfigError(
-                f"unknown upstream {env.upstream!r}; have: {', '.join(seen)}",
-                file=file,
-                line=_env_line(data, i, "upstream"),
-                key=f"environments[{i}].upstream",
+            errors.append(
+                ConfigError(
+                    f"unknown upstream {env.upstream!r}{did_you_mean(env.upstream, list(seen))}; "
+                    f"have: {', '.join(seen)}",
+                    file=file,
+                    line=_env_line(data, i, "upstream"),
+                    key=f"environments[{i}].upstream",
+                )
             )
+    if errors:
+        return errors  # a cycle search needs known, unique names
     for i, env in enumerate(config.environments):
         chain = [env.name]
         current = env
         while current.upstream is not None:
             if current.upstream in chain:
                 cycle = " -> ".join([*chain, current.upstream])
-                raise ConfigError(
-                    f"upstream cycle {cycle}",
-                    file=file,
-                    line=_env_line(data, i, "upstream"),
-                    key=f"environments[{i}].upstream",
+                errors.append(
+                    ConfigError(
+                        f"upstream cycle {cycle}",
+                        file=file,
+                        line=_env_line(data, i, "upstream"),
+                        key=f"environments[{i}].upstream",
+                    )
                 )
+                break
             chain.append(current.upstream)
             current = config.environments[seen[current.upstream]]
-    if not any(env.upstream is None for env in config.environments):
-        raise ConfigError("no environment without an upstream", file=file)
+        if errors:
+            break
+    if not any(env.upstream is None for env in config.environments) and not errors:
+        errors.append(ConfigError("no environment without an upstream", file=file))
     for name, model in config.models.items():
         if model.reference is not None and model.reference not in seen:
-            raise ConfigError(
-                f"unknown environment {model.reference!r}; have: {', '.join(seen)}",
-                file=file,
-                line=line_of(data, ("models", name, "reference")),
-                key=f"models.{name}.reference",
+            errors.append(
+                ConfigError(
+                    f"unknown environment {model.reference!r}"
+                    f"{did_you_mean(model.reference, list(seen))}; have: {', '.join(seen)}",
+                    file=file,
+                    line=line_of(data, ("models", name, "reference")),
+                    key=f"models.{name}.reference",
+                )
             )
+    return errors
 
 
-def _check_paths(config: Config, data: CommentedMap, *, file: str, root: Path) -> None:
+def _check_paths(config: Config, data: CommentedMap, *, file: str, root: Path) -> list[ConfigError]:
     checks: list[tuple[str, tuple[Any, ...]]] = []
     for name, model in config.models.items():
         checks.append((model.path, ("models", name, "path")))
@@ -365,10 +438,14 @@ def _check_paths(config: Config, data: CommentedMap, *, file: str, root: Path) -
     checks.append((config.cache, ("cache",)))
     if config.registry.startswith("oci-layout:"):
         checks.append((config.registry[len("oci-layout:") :], ("registry",)))
+    errors = []
     for rel, loc in checks:
         problem = path_problem(root, rel)
         if problem:
-            raise ConfigError(problem, file=file, line=line_of(data, loc), key=key_path(loc))
+            errors.append(
+                ConfigError(problem, file=file, line=line_of(data, loc), key=key_path(loc))
+            )
+    return errors
 
 
 def path_problem(root: Path, rel: str) -> str | None:

@@ -152,6 +152,14 @@ class PushRejected(GitError):
     retryable = True
 
 
+class ProtectedBranch(GitError):
+    """The remote refused a push to a protected branch (GitHub's GH006 or GH013).
+
+    Retrying cannot help: the change has to go through a pull request, or be pushed by
+    an identity the branch's rules let bypass.
+    """
+
+
 class RegistryError(OutsideError):
     pass
 

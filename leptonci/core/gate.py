@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.numbers import DEFAULT_PRECISION, fmt
 
 if TYPE_CHECKING:
     from leptonci.core.config import ChangeThreshold, Threshold
@@ -162,11 +163,13 @@ def evaluate_gate(
     gate: Mapping[str, Threshold],
     *,
     metrics: Mapping[str, float],
-    eval_count: int,
+    eval_count: int | None,
     eval_fingerprint: str = "",
     baseline: Baseline | None = None,
+    precision: int = DEFAULT_PRECISION,
 ) -> Verdict:
-    """Check every threshold of gate; see the module docstring for the rules."""
+    """Check every threshold of gate; see the module docstring for the rules. Numbers in
+    the check lines have ``precision`` decimals (more where two would look the same)."""
     if not gate:
         raise ConfigError(
             "no thresholds configured: a model's gate needs at least one metric",
@@ -174,12 +177,14 @@ def evaluate_gate(
         )
     checks: list[Check] = []
     notes: list[str] = []
-    if eval_count <= 0:
+    if eval_count is None:  # a plain metrics file says nothing about its eval set
+        notes.append("eval set size unknown (a plain metrics file): not checked")
+    elif eval_count <= 0:
         checks.append(
             Check("eval_count", "value", FAIL, f"eval set is empty ({eval_count} examples) fail")
         )
     for name, threshold in gate.items():
-        checks += _metric_checks(name, threshold, metrics, baseline)
+        checks += _metric_checks(name, threshold, metrics, baseline, precision)
     if baseline is None:
         if any(t.change is not None for t in gate.values()):
             notes.append("no baseline release: change checks skipped")
@@ -197,7 +202,11 @@ def evaluate_gate(
 
 
 def _metric_checks(
-    name: str, threshold: Threshold, metrics: Mapping[str, float], baseline: Baseline | None
+    name: str,
+    threshold: Threshold,
+    metrics: Mapping[str, float],
+    baseline: Baseline | None,
+    precision: int = DEFAULT_PRECISION,
 ) -> list[Check]:
     if name not in metrics:
         have = ", ".join(sorted(metrics)) or "none"
@@ -209,21 +218,25 @@ def _metric_checks(
     checks: list[Check] = []
     if threshold.min is not None:
         ok = _at_least(value, threshold.min)
-        a, b = _pair(value, threshold.min)
+        a, b = _pair(value, threshold.min, digits=precision)
         text = f"{name} {a} >= {b} ok" if ok else f"{name} {a} < {b} (min) fail"
         checks.append(Check(name, "value", OK if ok else FAIL, text, value, None, f">= {b}"))
     if threshold.max is not None:
         ok = _at_least(threshold.max, value)
-        a, b = _pair(value, threshold.max)
+        a, b = _pair(value, threshold.max, digits=precision)
         text = f"{name} {a} <= {b} ok" if ok else f"{name} {a} > {b} (max) fail"
         checks.append(Check(name, "value", OK if ok else FAIL, text, value, None, f"<= {b}"))
     if threshold.change is not None:
-        checks += _change_checks(name, value, threshold.change, baseline)
+        checks += _change_checks(name, value, threshold.change, baseline, precision)
     return checks
 
 
 def _change_checks(
-    name: str, value: float, change: ChangeThreshold, baseline: Baseline | None
+    name: str,
+    value: float,
+    change: ChangeThreshold,
+    baseline: Baseline | None,
+    precision: int = DEFAULT_PRECISION,
 ) -> list[Check]:
     if baseline is None:
         return [Check(name, "change", SKIPPED, f"{name} change: no baseline, skipped", value)]
@@ -245,8 +258,11 @@ def _change_checks(
         ok = _at_least(gain, change.absolute)
         bound = sign * change.absolute  # the limit expressed as a delta
         word = "allowed" if change.absolute < 0 else "required"
-        d, lim = _pair(delta, bound, signed=True)
-        text = f"{name} {d} vs baseline {_num(base)} ({word} {lim}{suffix}) {_word(ok)}"
+        d, lim = _pair(delta, bound, signed=True, digits=precision)
+        text = (
+            f"{name} {d} vs baseline {_num(base, digits=precision)} ({word} {lim}{suffix}) "
+            f"{_word(ok)}"
+        )
         rel = ">=" if higher else "<="
         checks.append(
             Check(
@@ -265,7 +281,10 @@ def _change_checks(
             ratio = delta / abs(base)
             ok = _at_least(sign * ratio, change.relative)
             d, lim = _pair(ratio * 100, pct_bound, signed=True, digits=2)
-            text = f"{name} {d}% vs baseline {_num(base)} ({word} {lim}%{suffix}) {_word(ok)}"
+            text = (
+                f"{name} {d}% vs baseline {_num(base, digits=precision)} ({word} {lim}%{suffix}) "
+                f"{_word(ok)}"
+            )
             checks.append(
                 Check(name, "change", OK if ok else FAIL, text, value, base, threshold, delta)
             )
@@ -300,12 +319,8 @@ def _as_float(value: Any) -> float | None:
         return None
 
 
-def _num(value: float, *, signed: bool = False, digits: int = 3) -> str:
-    fmt = f"{'+' if signed else ''}.{digits}f"
-    text = format(value, fmt)
-    if value != 0 and float(text) == 0:  # tiny values would all print as 0.000
-        text = format(value, f"{'+' if signed else ''}.{digits}g")
-    return text
+def _num(value: float, *, signed: bool = False, digits: int = DEFAULT_PRECISION) -> str:
+    return fmt(value, digits, signed=signed)
 
 
 def _pair(a: float, b: float, *, signed: bool = False, digits: int = 3) -> tuple[str, str]:

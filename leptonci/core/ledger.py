@@ -48,6 +48,7 @@ class ReleaseRecord:
     metrics: Mapping[str, float] = field(default_factory=dict)
     eval_fingerprint: str = ""
     verdict: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)  # the training params it was built with
     from_env: str | None = None
     at: str = ""
     by: str = ""
@@ -74,6 +75,7 @@ class ReleaseRecord:
             "metrics": dict(self.metrics),
             "eval_fingerprint": self.eval_fingerprint,
             "verdict": dict(self.verdict),
+            **({"params": dict(self.params)} if self.params else {}),
             "from": self.from_env,
             "at": self.at,
             "by": self.by,
@@ -260,6 +262,7 @@ def _record(data: Mapping[str, Any]) -> ReleaseRecord:
         metrics={str(k): float(v) for k, v in (data.get("metrics") or {}).items()},
         eval_fingerprint=str(data.get("eval_fingerprint") or ""),
         verdict=dict(data.get("verdict") or {}),
+        params=dict(data.get("params") or {}),
         from_env=data.get("from"),
         at=str(data.get("at") or ""),
         by=str(data.get("by") or ""),

@@ -39,13 +39,14 @@ class Plan:
         out.extend(f"  note: {note}" for note in self.notes)
         return redact("\n".join(out) + "\n")
 
-    def render_markdown(self) -> str:
+    def render_markdown(self, *, diffs: bool = True) -> str:
+        """The plan as a numbered list, each file change with its diff (``diffs``)."""
         out = [f"### Plan: {self.title}", ""]
         if not self.actions:
             out.append("_nothing to do_")
         for i, action in enumerate(self.actions, 1):
             out.append(f"{i}. `{action.kind}` {action.summary}")
-            text = action.shown()
+            text = action.shown() if diffs else ""
             if text:
                 out += ["", "   ```diff" if action.diff() else "   ```json"]
                 out += ["   " + line for line in text.rstrip("\n").splitlines()]

@@ -16,10 +16,12 @@ from typing import TypeVar
 
 from leptonci.adapters import kube
 from leptonci.adapters.git import Git
-from leptonci.adapters.github import GitHub, settings_from_env
+from leptonci.adapters.github import GitHub, PullResult, settings_from_env
 from leptonci.core.actions import (
     Action,
+    CreateCheckRun,
     CreateDeployment,
+    EnableAutoMerge,
     GitCommit,
     GitPush,
     OpenPullRequest,
@@ -48,9 +50,16 @@ class Applied:
     landed: bool = False  # the main branch has it
     pushed: tuple[str, ...] = ()  # branches pushed, in order
     pull_request: str | None = None  # URL of the promotion pull request opened or updated
+    opened: PullResult | None = None  # ... and what GitHub said about it
+    auto_merge: str | None = None  # "enabled" (waits for checks and reviews) | "merged"
     deployment_id: int | None = None  # the GitHub deployment of this landing
     applied_objects: tuple[str, ...] = ()  # Kind/namespace/name of a server-side apply
     actions: tuple[Action, ...] = ()  # every action applied so far, in order
+
+    @property
+    def merged(self) -> bool:
+        """GitHub merged the landing pull request at once: main has the change."""
+        return self.auto_merge == "merged"
 
 
 class Applier:
@@ -72,6 +81,8 @@ class Applier:
         self._on(ServerSideApply, self._server_side_apply)
         self._on(UpsertComment, self._upsert_comment)
         self._on(SetCommitStatus, self._set_commit_status)
+        self._on(CreateCheckRun, self._create_check_run)
+        self._on(EnableAutoMerge, self._enable_auto_merge)
 
     def _on(self, kind: type[A], handler: Callable[[A, Applied], Applied]) -> None:
         self._handlers[kind] = handler  # type: ignore[assignment]
@@ -140,7 +151,22 @@ class Applier:
             labels=action.labels,
         )
         self.ctx.out.info(f"{'opened' if result.created else 'updated'} pull request {result.url}")
-        return replace(done, pull_request=result.url)
+        return replace(done, pull_request=result.url, opened=result)
+
+    def _enable_auto_merge(self, action: EnableAutoMerge, done: Applied) -> Applied:
+        if done.opened is None:
+            raise UsageError(f"no pull request for {action.head} to mark for auto-merge")
+        result = self.github().enable_auto_merge(
+            pull=done.opened, method=action.method, headline=action.headline, body=action.body
+        )
+        if result.state == "merged":
+            self.ctx.out.info(f"merged {done.opened.url}: nothing held it")
+        else:
+            self.ctx.out.info(
+                f"auto-merge enabled on {done.opened.url}: GitHub merges it once its "
+                "required checks and reviews pass"
+            )
+        return replace(done, auto_merge=result.state)
 
     def _create_deployment(self, action: CreateDeployment, done: Applied) -> Applied:
         """A GitHub failure here is a warning: the git side has landed."""
@@ -185,12 +211,29 @@ class Applier:
         return done
 
     def _set_commit_status(self, action: SetCommitStatus, done: Applied) -> Applied:
+        sha = action.sha
+        if sha is None:  # the head of the pull request this plan opened
+            sha = (done.opened.head_sha if done.opened else "") or done.commit or ""
+        if not sha:
+            raise UsageError(f"no commit to set {action.context} on")
         self.github().set_status(
-            sha=action.sha,
+            sha=sha,
             state=action.state,
             context=action.context,
             description=action.description,
             target_url=action.target_url,
+        )
+        return done
+
+    def _create_check_run(self, action: CreateCheckRun, done: Applied) -> Applied:
+        self.github().create_check_run(
+            name=action.name,
+            head_sha=action.sha,
+            conclusion=action.conclusion,
+            title=action.title,
+            summary=action.summary_text,
+            text=action.text,
+            details_url=action.details_url,
         )
         return done
 

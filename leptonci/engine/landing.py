@@ -36,7 +36,7 @@ from leptonci.engine.envfiles import (
     state_from_files,
     worktree_files,
 )
-from leptonci.promotion.delivery import promote_branch
+from leptonci.promotion.delivery import LAND_PREFIX, promote_branch
 from leptonci.promotion.state import Attested, Change, EnvState
 from leptonci.runtime.attestations import read_evidence, trust_for
 from leptonci.runtime.context import Context
@@ -50,6 +50,8 @@ class Snapshot:
     repository: str | None  # the GitHub repository leptonci can talk to, or None
     objects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # ^ "Kind/name" of the rendered overlay, for environments leptonci applies directly
+    land_branches: Mapping[str, str] = field(default_factory=dict)
+    # ^ the remote's leptonci/land/... branches as read (name -> tip), for their leases
     attested: Attested | None = None  # trust and evidence, for environments that require
 
     def __getitem__(self, env: EnvironmentConfig) -> EnvState:
@@ -114,7 +116,7 @@ def land(
     first: list[Proposal] = []  # the first round's plan, to tell a conflict from a race
 
     def one_round() -> Landed:
-        tip = _fetch(git, remote, branch, writes)
+        tip = _fetch(git, remote, branch, writes, land=ctx.config.git.land)
         check_clean(git, tip, paths, remote=remote, branch=branch)
         git.reset_keep(tip)
         snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=True, attested=attested)
@@ -134,8 +136,10 @@ def land(
             if not _on_remote(git, remote, branch):
                 _undo(git, tip, paths)
             raise  # a PushRejected is retried below: fetch, plan again on the new tip
-        if not applied.landed:
-            git.reset_keep(tip)  # it went to a promotion branch, not to main
+        if applied.merged:
+            git.reset_keep(git.fetch(remote, branch))  # GitHub merged it at once: main moved
+        elif not applied.landed:
+            git.reset_keep(tip)  # it went to a promotion or landing branch, not to main
         return Landed(plan, proposal.changes, applied, models=proposal.models)
 
     with exclusive(git):
@@ -175,7 +179,7 @@ def _dry_run(
                 "an earlier run was interrupted in this clone; the real run undoes it first"
             )
         tip = (
-            _fetch(git, remote, branch, writes)
+            _fetch(git, remote, branch, writes, land=ctx.config.git.land)
             if ctx.fetch
             else git.branch_tip(remote, branch, fetch=False)
         )
@@ -191,11 +195,15 @@ def _dry_run(
     return Landed(plan, proposal.changes, None, models=proposal.models)
 
 
-def _fetch(git: Git, remote: str, branch: str, writes: Sequence[EnvironmentConfig]) -> str:
+def _fetch(
+    git: Git, remote: str, branch: str, writes: Sequence[EnvironmentConfig], *, land: str
+) -> str:
     tip = git.fetch(remote, branch)
     for env in writes:
         if env.policy == "pull-request":
             git.fetch_prefix(remote, promote_branch(env.name, ""))
+        if land == "pull-request":
+            git.fetch_prefix(remote, f"{LAND_PREFIX}{env.name}/")
     return tip
 
 
@@ -232,7 +240,14 @@ def _snapshot(
         for env in writes
         if env.cluster is not None and env.cluster.apply == "direct"
     }
-    return Snapshot(states, settings.repository if settings else None, objects, attested)
+    land_branches: dict[str, str] = {}
+    if git is not None and ctx.config.git.land == "pull-request":
+        prefix = f"refs/remotes/{remote}/"
+        for ref, sha in git.refs_under(f"{prefix}{LAND_PREFIX}"):
+            land_branches[ref.removeprefix(prefix)] = sha
+    return Snapshot(
+        states, settings.repository if settings else None, objects, land_branches, attested
+    )
 
 
 def _attested(

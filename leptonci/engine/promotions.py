@@ -24,9 +24,9 @@ from leptonci.engine.landing import Landed, Proposal, Snapshot, land
 from leptonci.promotion.delivery import (
     branch_carries,
     deploy_actions,
+    land_actions,
     promote_branch,
     pull_request_actions,
-    push_to_main,
 )
 from leptonci.promotion.plans import (
     plan_entry,
@@ -36,7 +36,7 @@ from leptonci.promotion.plans import (
     plan_unblock,
     plan_verification,
 )
-from leptonci.promotion.pr_body import pull_request_body
+from leptonci.promotion.pr_body import Links, pull_request_body
 from leptonci.promotion.state import Change, EnvState
 from leptonci.runtime.context import Context
 
@@ -44,12 +44,24 @@ UNSETTLED = ("unverified", "pending")  # current releases nobody has verified ye
 
 
 def _to_main(
-    ctx: Context, snap: Snapshot, env: EnvironmentConfig, releases: Sequence[str]
+    ctx: Context,
+    snap: Snapshot,
+    env: EnvironmentConfig,
+    changes: Sequence[Change],
+    releases: Sequence[str] = (),
 ) -> tuple[Action, ...]:
+    """How changes reach main (a push, or an auto-merge pull request) and what follows."""
     deploy = deploy_actions(
         env, releases=releases, repository=snap.repository, objects=snap.objects.get(env.name, ())
     )
-    return (push_to_main(ctx.config), *deploy)
+    return land_actions(
+        ctx.config,
+        env=env,
+        changes=changes,
+        repository=snap.repository,
+        branches=snap.land_branches,
+        after_main=deploy,
+    )
 
 
 def enter_release(
@@ -69,7 +81,7 @@ def enter_release(
         change = plan_entry(
             ctx.config, target=snap[env], record=record, actor=actor, at=at, attested=snap.attested
         )
-        follow = () if change.noop else _to_main(ctx, snap, env, [record.release])
+        follow = () if change.noop else _to_main(ctx, snap, env, [change], [record.release])
         return Proposal(f"release {record.release} into {env.name}", (change,), follow)
 
     return land(ctx, propose, writes=[env], overlay=overlay, planned=planned)
@@ -133,9 +145,19 @@ def promote_into(
         rel = str(moved[0].after)
         if not by_pull_request:
             releases = [str(c.after) for c in moved]
-            return Proposal(title, tuple(changes), _to_main(ctx, snap, env, releases))
+            return Proposal(title, tuple(changes), _to_main(ctx, snap, env, moved, releases))
         pr_title = f"Promote {rel} to {env.name}"
-        body = pull_request_body(moved, target=target, upstream=upstream)
+        links = None
+        if snap.repository:
+            server = ctx.env.get("GITHUB_SERVER_URL") or "https://github.com"
+            links = Links(server.rstrip("/"), snap.repository, ctx.config.git.branch)
+        body = pull_request_body(
+            moved,
+            target=target,
+            upstream=upstream,
+            links=links,
+            precision=ctx.config.report.precision,
+        )
         follow = pull_request_actions(
             ctx.config,
             target=target,
@@ -194,7 +216,8 @@ def rollback_in(
             changes.append(change)
             state = change.state
         restored = [str(c.after) for c in changes if c.after and not c.noop]
-        return Proposal(f"roll back {env.name}", tuple(changes), _to_main(ctx, snap, env, restored))
+        follow = _to_main(ctx, snap, env, changes, restored) if restored else ()
+        return Proposal(f"roll back {env.name}", tuple(changes), follow)
 
     return land(ctx, propose, writes=[env])
 
@@ -218,7 +241,7 @@ def unblock_in(ctx: Context, *, env: EnvironmentConfig, target: str) -> Landed:
 
     def propose(snap: Snapshot) -> Proposal:
         change = plan_unblock(snap[env], what=target, actor=actor, at=at)
-        follow = () if change.noop else (push_to_main(ctx.config),)
+        follow = () if change.noop else _to_main(ctx, snap, env, [change])
         return Proposal(f"unblock {target} in {env.name}", (change,), follow)
 
     return land(ctx, propose, writes=[env])
@@ -229,7 +252,7 @@ def resume_in(ctx: Context, *, env: EnvironmentConfig) -> Landed:
 
     def propose(snap: Snapshot) -> Proposal:
         change = plan_resume(snap[env], actor=actor, at=at)
-        follow = () if change.noop else (push_to_main(ctx.config),)
+        follow = () if change.noop else _to_main(ctx, snap, env, [change])
         return Proposal(f"resume {env.name}", (change,), follow)
 
     return land(ctx, propose, writes=[env])
@@ -250,7 +273,7 @@ def record_verification(
 
     def propose(snap: Snapshot) -> Proposal:
         change = plan_verification(snap[env], model=model, verification=clean)
-        follow: tuple[Action, ...] = () if change.noop else (push_to_main(ctx.config),)
+        follow: tuple[Action, ...] = () if change.noop else _to_main(ctx, snap, env, [change])
         if deployment is not None and snap.repository is not None:
             state = "failure" if clean.result == "failed" else "success"
             follow += (deployment_status(snap.repository, env, state, clean.detail),)
@@ -296,3 +319,24 @@ def settle_merged(
         return Proposal(f"settle {env.name}", (), follow, models=models)
 
     return land(ctx, propose, writes=[env], overlay=overlay)
+
+
+def after_landing(
+    ctx: Context, *, env: EnvironmentConfig, landed: Landed
+) -> tuple[bool, Applied | None]:
+    """Whether landed's change is on main now, and the result to settle it after.
+
+    Pushed to main: the landing's own result (its deployment). A landing pull request
+    GitHub merged at once: what follows a merge (the deployment, a direct apply), done
+    now as ``leptonci run push`` would. Otherwise (a pull request awaiting its checks,
+    reviews or a person's merge, or a dry run): not on main yet.
+    """
+    applied = landed.applied
+    if applied is None:
+        return False, None
+    if applied.landed:
+        return True, applied
+    if applied.merged:
+        settled = settle_merged(ctx, env=env)
+        return True, settled.applied
+    return False, None

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from rich import filesize
+
 from leptonci.adapters.git import Git, SourceInfo
 from leptonci.adapters.images.credentials import registry_credentials
 from leptonci.adapters.images.daemonless import (
@@ -189,12 +191,9 @@ def build_image(
 
 
 def size_text(n: int) -> str:
-    """A byte count for people: B, KiB, MiB or GiB."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
+    """A byte count for people, in the one unit system every output uses: rich's decimal
+    units (kB, MB, GB), as its progress bars show them."""
+    return filesize.decimal(n)
 
 
 def _progress(ctx: Context, repo: str) -> ProgressFactory:

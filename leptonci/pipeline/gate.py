@@ -47,4 +47,5 @@ def gate_candidate(ctx: Context, *, candidate: Candidate, against: str) -> Verdi
         eval_count=candidate.eval_count,
         eval_fingerprint=candidate.eval_fingerprint,
         baseline=baseline,
+        precision=ctx.config.report.precision,
     )

@@ -1,11 +1,13 @@
 """Where output goes: a terminal, GitHub Actions, or JSON for machines.
 
 Every line passes through ``redact``. In GitHub Actions, steps become ``::group::``
-blocks, errors become ``::error::`` annotations, Markdown goes to the job summary
+blocks (never nested: GitHub does not fold a group inside a group, so a step inside an
+open one is a plain line in that fold), errors become ``::error::`` annotations (with
+``file=`` and ``line=`` when the error knows them), Markdown goes to the job summary
 (``$GITHUB_STEP_SUMMARY``) and outputs to ``$GITHUB_OUTPUT``, and every secret leptonci
 learns is announced with ``::add-mask::`` as it is registered, so the runner masks it in
-the log from then on. With ``--json`` the human lines (and the announcements) go to
-stderr and stdout carries exactly one JSON document.
+the log from then on. With ``-o json`` (or ``--json``) or ``-o yaml`` the human lines
+(and the announcements) go to stderr and stdout carries exactly one document.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
+from ruamel.yaml import YAML
 
 from leptonci.core.redact import announce_masks, redact, redact_obj
+
+FORMATS = ("text", "json", "yaml")
 
 
 class Progress(Protocol):
@@ -72,19 +77,32 @@ class Output:
         self,
         *,
         json_mode: bool = False,
+        format: str | None = None,
         env: Mapping[str, str] | None = None,
         stdout: TextIO | None = None,
         stderr: TextIO | None = None,
     ) -> None:
-        self.json_mode = json_mode
+        self.format = format or ("json" if json_mode else "text")
+        if self.format not in FORMATS:
+            raise ValueError(f"output format {self.format!r} is not one of {FORMATS}")
         self.env = dict(os.environ if env is None else env)
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.github = self.env.get("GITHUB_ACTIONS") == "true"
+        self._groups = 0  # open ::group:: blocks (0 or 1: GitHub does not nest them)
         if self.github:
             # The sink, not the redactor, knows it runs in Actions and which stream may
-            # carry workflow commands (stdout holds only JSON with --json).
+            # carry workflow commands (stdout holds only the document with -o json|yaml).
             announce_masks(self._add_mask)
+
+    @property
+    def json_mode(self) -> bool:
+        """A machine document (JSON or YAML) goes to stdout; people's lines to stderr."""
+        return self.format != "text"
+
+    @json_mode.setter
+    def json_mode(self, value: bool) -> None:
+        self.format = "json" if value else "text"
 
     # -- plain lines ---------------------------------------------------------------
     @property
@@ -101,24 +119,31 @@ class Output:
         else:
             print(f"warning: {text}", file=self.stderr, flush=True)
 
-    def error(self, message: str) -> None:
+    def error(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        """An error line; in Actions an annotation, on file and line when they are known."""
         text = redact(message)
         if self.github:
-            print(f"::error::{_escape(text)}", file=self.stderr, flush=True)
+            if file and os.path.isabs(file):  # annotations name files from the workspace
+                file = os.path.relpath(file, self.env.get("GITHUB_WORKSPACE") or os.getcwd())
+            print(f"{annotation('error', file=file, line=line)}{_escape(text)}", file=self.stderr)
         else:
             print(f"error: {text}", file=self.stderr, flush=True)
+        self.stderr.flush()
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         text = redact(name)
-        if self.github:
+        fold = self.github and self._groups == 0
+        if fold:
             print(f"::group::{_escape(text)}", file=self._human, flush=True)
+            self._groups += 1
         else:
             print(f"==> {text}", file=self._human, flush=True)
         try:
             yield
         finally:
-            if self.github:
+            if fold:
+                self._groups -= 1
                 print("::endgroup::", file=self._human, flush=True)
 
     def progress(self, total: float | None, description: str, *, unit: str = "steps") -> Progress:
@@ -133,10 +158,16 @@ class Output:
 
     # -- machine outputs -----------------------------------------------------------
     def result(self, data: Mapping[str, Any], text: str | None = None) -> None:
-        """The command's final result: JSON with --json, else the human text."""
-        if self.json_mode:
+        """The command's final result: JSON or YAML with -o, else the human text."""
+        if self.format == "json":
             json.dump(redact_obj(dict(data)), self.stdout, indent=2, default=str)
             self.stdout.write("\n")
+            self.stdout.flush()
+        elif self.format == "yaml":
+            plain = json.loads(json.dumps(redact_obj(dict(data)), default=str))
+            yaml = YAML(typ="safe", pure=True)
+            yaml.default_flow_style = False
+            yaml.dump(plain, self.stdout)
             self.stdout.flush()
         elif text is not None:
             self.stdout.write(redact(text) if text.endswith("\n") else redact(text) + "\n")
@@ -162,6 +193,20 @@ class Output:
                 fh.write(f"{name}={text}\n")
 
 
+def annotation(kind: str, *, file: str | None = None, line: int | None = None) -> str:
+    """The start of a workflow command annotation: ``::error file=F,line=L::``."""
+    props = []
+    if file:
+        props.append(f"file={_escape_property(file)}")
+        if line is not None:
+            props.append(f"line={int(line)}")
+    return f"::{kind} {','.join(props)}::" if props else f"::{kind}::"
+
+
 def _escape(text: str) -> str:
     # Workflow command data escaping, as the runner expects it.
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")

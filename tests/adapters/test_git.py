@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from leptonci import cli
 from leptonci.adapters.git import Git
-from leptonci.core.errors import GitError
-from tests.fixtures.git_repo import git
+from leptonci.core.errors import ExitCode, GitError, ProtectedBranch
+from tests.fixtures.git_repo import Clone, enter_release, fake_record, git
+from tests.github_fake_rules import PUSHER, Protection, install_protection_hook
 
 
 def repo_with_one_commit(path: Path, file: str) -> str:
@@ -64,3 +66,45 @@ def test_a_failing_git_command_keeps_the_output_and_the_hint(
         Git(tmp_path).head()
     assert info.value.message == "command not found: git"
     assert info.value.hint == "install it or put it on PATH"
+
+
+# -- a protected branch -----------------------------------------------------------------
+
+
+def test_githubs_protected_branch_refusal_says_what_to_do(
+    example_clone: Clone, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GH006 in git's stderr: exit 3, one line naming both ways out, no raw git text."""
+    enter_release(example_clone, fake_record(seed="protected"))
+    install_protection_hook(example_clone.remote, Protection("main"))
+    (example_clone.root / "note.txt").write_text("x\n")
+    example_clone.git("add", "note.txt")
+    example_clone.git("commit", "-qm", "note")
+    with pytest.raises(ProtectedBranch) as refused:
+        Git(example_clone.root).push("origin", "main")
+    assert refused.value.exit_code == ExitCode.OUTSIDE and not refused.value.retryable
+    example_clone.git("reset", "-q", "--hard", "origin/main")
+
+    monkeypatch.setenv("LEPTONCI_ACTOR", "tester")
+    main = example_clone.remote_git("rev-parse", "main")
+    capsys.readouterr()
+    assert cli.main(["-C", str(example_clone.root), "promote", "--to", "staging"]) == 3
+    err = capsys.readouterr().err
+    [line] = err.strip().splitlines()
+    assert line.startswith(
+        "leptonci: error: push to origin main refused: main is a protected branch (GH006); "
+    )
+    assert "git.land: pull-request" in line and "GitHub App token" in line
+    assert "check access to the remote" not in line and "remote:" not in line
+    assert example_clone.remote_git("rev-parse", "main") == main
+    assert example_clone.git("status", "--porcelain") == ""  # the refused commit was undone
+
+
+def test_a_bypass_actor_pushes_past_the_protection(
+    example_clone: Clone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_protection_hook(example_clone.remote, Protection("main", bypass=("leptonci-app[bot]",)))
+    monkeypatch.setenv(PUSHER, "leptonci-app[bot]")
+    record = fake_record(seed="bypass")
+    enter_release(example_clone, record)
+    assert record.release in example_clone.remote_file("environments/dev/ledger.yaml")

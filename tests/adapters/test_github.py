@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from leptonci.adapters.github import GitHub, settings_from_env
+from leptonci.adapters.github import GitHub, PullResult, settings_from_env
 from leptonci.core.errors import ConfigError, ExitCode, GitHubError
 from leptonci.core.redact import redact
-from tests.github_fake import TOKEN, FakeGitHub
+from tests.github_fake import APP_TOKEN, TOKEN, FakeGitHub
 from tests.github_fake_api import ROUTES
 
 MARKER = "<!-- leptonci:gate:digits:model-gate -->"
@@ -214,6 +214,16 @@ def test_every_route_is_served_and_validated(github_fake: FakeGitHub) -> None:
     gh.open_or_update_pull(head="promo", base="main", title="t2", body="b", labels=["l"])
     did = gh.create_deployment(ref="main", environment="dev", description="d", payload={})
     gh.create_deployment_status(deployment_id=did, state="success", description="d")
+    gh.create_check_run(
+        name="leptonci/report/digits",
+        head_sha="4" * 40,
+        conclusion="success",
+        title="t",
+        summary="s",
+    )
+    pull = gh.open_or_update_pull(head="land", base="main", title="t", body="b")
+    github_fake.approve(pull.number, by="octo-reviewer")
+    assert gh.enable_auto_merge(pull=pull, method="merge", headline="h", body="").state == "merged"
     session = requests.Session()
     session.headers["Authorization"] = f"token {TOKEN}"
     base = f"{github_fake.api_url}/repos/octo-org/models"
@@ -234,3 +244,85 @@ def test_the_schema_check_is_not_vacuous(github_fake: FakeGitHub) -> None:
     assert any("required property" in p for p in problems)
     assert any("'not-a-number' is not of type 'integer'" in p for p in problems)
     assert github_fake.spec.check(template, "POST", 403, {"message": "Forbidden"}) == []
+
+
+# -- auto-merge and merges --------------------------------------------------------------
+
+
+def opened(fake: FakeGitHub, head: str = "leptonci/land/dev/x") -> tuple[GitHub, PullResult]:
+    gh = client(fake)
+    return gh, gh.open_or_update_pull(head=head, base="main", title="land it", body="b")
+
+
+def test_auto_merge_waits_for_the_required_check_then_merges(github_fake: FakeGitHub) -> None:
+    github_fake.protect(contexts=("leptonci/gate/digits",))
+    gh, pull = opened(github_fake)
+    assert pull.node_id and pull.head_sha
+    result = gh.enable_auto_merge(pull=pull, method="squash", headline="land it", body="T: v")
+    assert result.state == "enabled" and github_fake.merges == []
+    [request] = github_fake.graphql_requests
+    assert "enablePullRequestAutoMerge" in request["query"]
+    assert request["variables"] == {
+        "pullRequestId": pull.node_id,
+        "mergeMethod": "SQUASH",
+        "commitHeadline": "land it",
+        "commitBody": "T: v",
+    }
+    gh.set_status(
+        sha=pull.head_sha, state="success", context="leptonci/gate/digits", description="d"
+    )
+    assert github_fake.merges == [(pull.number, "squash")]
+    assert github_fake.pulls[pull.number]["merged"] is True
+
+
+def test_a_pull_request_nothing_holds_is_merged_at_once(github_fake: FakeGitHub) -> None:
+    """GitHub refuses auto-merge on a "clean" pull request (or an unprotected branch)."""
+    gh, pull = opened(github_fake)
+    assert gh.enable_auto_merge(pull=pull, method="merge", headline="h", body="").state == "merged"
+    github_fake.protect(contexts=())
+    gh, again = opened(github_fake, head="leptonci/land/dev/y")
+    assert gh.enable_auto_merge(pull=again, method="merge", headline="h", body="").state == "merged"
+    assert [n for n, _ in github_fake.merges] == [pull.number, again.number]
+
+
+def test_a_required_review_holds_the_merge_until_someone_else_approves(
+    github_fake: FakeGitHub,
+) -> None:
+    github_fake.protect(reviews=1)
+    gh, pull = opened(github_fake)
+    assert gh.merge_pull(pull=pull, method="merge", title="t", message="") is False
+    assert gh.enable_auto_merge(pull=pull, method="merge", headline="h", body="").state == "enabled"
+    github_fake.approve(pull.number, by="github-actions[bot]")  # its own: does not count
+    assert github_fake.merges == []
+    github_fake.approve(pull.number, by="octo-reviewer")
+    assert github_fake.merges == [(pull.number, "merge")]
+
+
+def test_auto_merge_turned_off_in_the_repository_says_where_to_turn_it_on(
+    github_fake: FakeGitHub,
+) -> None:
+    github_fake.protect(reviews=1)
+    github_fake.auto_merge_allowed = False
+    gh, pull = opened(github_fake)
+    with pytest.raises(GitHubError, match="Allow auto-merge") as failed:
+        gh.enable_auto_merge(pull=pull, method="merge", headline="h", body="")
+    assert failed.value.exit_code == ExitCode.OUTSIDE
+
+
+def test_an_app_token_is_a_token_like_any_other(github_fake: FakeGitHub) -> None:
+    gh = client(github_fake, GITHUB_TOKEN=APP_TOKEN)
+    pull = gh.open_or_update_pull(head="b", base="main", title="t", body="b")
+    assert github_fake.pulls[pull.number]["user"]["login"] == "leptonci-app[bot]"
+    assert APP_TOKEN not in redact(f"token {APP_TOKEN}")
+
+
+def test_graphql_lives_beside_the_enterprise_rest_root() -> None:
+    settings = settings_from_env(
+        {
+            "GITHUB_TOKEN": "t0ken-abcd",
+            "GITHUB_REPOSITORY": "o/r",
+            "GITHUB_API_URL": "https://ghe.example/api/v3",
+        }
+    )
+    assert settings is not None
+    assert GitHub(settings)._graphql_url == "https://ghe.example/api/graphql"

@@ -90,7 +90,7 @@ def test_rollback_unblock_and_resume(
     example_clone: Clone, two_releases_in_dev: tuple[ReleaseRecord, ReleaseRecord]
 ) -> None:
     _, bad = two_releases_in_dev
-    assert_same(*dry_then_real(example_clone, rollback.run, env="dev", to=None, reason="bad"))
+    assert_same(*dry_then_real(example_clone, rollback.run, env="dev", release=None, reason="bad"))
     assert_same(*dry_then_real(example_clone, unblock.run, env="dev", target=bad.release))
     assert_same(*dry_then_real(example_clone, resume.run, env="dev"))
 

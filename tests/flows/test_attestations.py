@@ -356,12 +356,12 @@ def test_rollback_to_a_named_release_checks_its_attestations(
     ).close()
     head = clone.remote_git("rev-parse", "main")
     with pytest.raises(PromotionRefused, match="has no verdict attestation") as refused:
-        rollback_command(clone.ctx(), env="staging", to=first.release, reason="check")
+        rollback_command(clone.ctx(), env="staging", release=first.release, reason="check")
     assert first.digest in str(refused.value)
     assert clone.remote_git("rev-parse", "main") == head
     # signed again by the trusted key: the rollback goes through
     attest_honestly(store, key, name=first.image, digest=first.digest, release=first.release)
-    assert rollback_command(clone.ctx(), env="staging", to=first.release, reason="check") == 0
+    assert rollback_command(clone.ctx(), env="staging", release=first.release, reason="check") == 0
 
 
 def test_run_push_refuses_to_enter_unattested_when_the_first_environment_requires(

@@ -101,7 +101,7 @@ def test_gate_passes_against_dev(release_in_dev: Path, tmp_path: Path) -> None:
     metrics = write_metrics(tmp_path / "cand", accuracy=0.953, loss=0.12)
     summary = tmp_path / "summary.md"
     ctx, stdout = make_ctx(release_in_dev, GITHUB_STEP_SUMMARY=str(summary))
-    assert gate_command(ctx, model="digits", against=None, metrics=metrics) == 0
+    assert gate_command(ctx, model="digits", against="dev", metrics=metrics) == 0
     assert stdout.getvalue().splitlines() == [
         "Gate digits-cdcdcdcdcdcd against dev",
         "accuracy 0.953 >= 0.900 ok",
@@ -158,3 +158,28 @@ def test_unknown_environment(release_in_dev: Path, tmp_path: Path) -> None:
     ctx, _ = make_ctx(release_in_dev)
     with pytest.raises(ConfigError, match="unknown environment 'qa'"):
         gate_command(ctx, model="digits", against="qa", metrics=metrics)
+
+
+def test_the_baseline_is_the_models_reference_by_default(
+    release_in_dev: Path, tmp_path: Path
+) -> None:
+    """Like the pull-request gate: prod here (no reference: set, prod exists)."""
+    metrics = write_metrics(tmp_path / "cand", accuracy=0.953, loss=0.12)
+    ctx, stdout = make_ctx(release_in_dev)
+    assert gate_command(ctx, model="digits", against=None, metrics=metrics) == 0
+    assert stdout.getvalue().splitlines()[0] == "Gate digits-cdcdcdcdcdcd against prod"
+    assert "accuracy change: no baseline, skipped" in stdout.getvalue()
+
+
+def test_a_plain_metrics_file_is_gated_too(release_in_dev: Path, tmp_path: Path) -> None:
+    """DVC's format: {"metric": value}, nested objects as a.b; the eval set size is unknown."""
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"accuracy": 0.953, "loss": 0.12, "train": {"epochs": 3}}))
+    ctx, stdout = make_ctx(release_in_dev)
+    assert gate_command(ctx, model="digits", against="dev", metrics=path) == 0
+    text = stdout.getvalue()
+    assert "Gate digits against dev" in text and "accuracy 0.953 >= 0.900 ok" in text
+    assert "eval set size unknown" in text
+    path.write_text(json.dumps({"accuracy": "high"}))
+    with pytest.raises(ConfigError, match="accuracy: 'high' is not a number"):
+        gate_command(ctx, model="digits", against="dev", metrics=path)

@@ -68,10 +68,10 @@ def test_two_models_move_independently(two_models: Clone) -> None:
 
     # `rollback dev` with two models names the choices instead of rolling both back
     with pytest.raises(UsageError, match=f"--to {a2.release}") as info:
-        rollback_command(clone.ctx(), env="dev", to=None, reason=None)
+        rollback_command(clone.ctx(), env="dev", release=None, reason=None)
     assert "other has no earlier release in dev" in str(info.value)
     b_dev = ledger(clone, "dev").current_for("other")
-    assert rollback_command(clone.ctx(), env="dev", to=a2.release, reason=None) == 0
+    assert rollback_command(clone.ctx(), env="dev", release=a2.release, reason=None) == 0
     dev = ledger(clone, "dev")
     assert dev.current_for("digits").release == a2.release  # type: ignore[union-attr]
     assert dev.current_for("other") == b_dev and not dev.is_quarantined(b1.digest)
@@ -94,12 +94,12 @@ def test_rollback_to_a_quarantined_release_says_unblock(example_clone: Clone) ->
     r1, r2, r3 = (fake_record(seed=s) for s in ("1", "2", "3"))
     for record in (r1, r2):
         enter_release(example_clone, record)
-    assert rollback_command(example_clone.ctx(), env="dev", to=None, reason="bad") == 0
+    assert rollback_command(example_clone.ctx(), env="dev", release=None, reason="bad") == 0
     assert resume_command(example_clone.ctx(), env="dev") == 0
     enter_release(example_clone, r3)
     head = example_clone.remote_git("rev-parse", "main")
     with pytest.raises(PromotionRefused, match=f"leptonci unblock dev {r2.digest}"):
-        rollback_command(example_clone.ctx(), env="dev", to=r2.release, reason=None)
+        rollback_command(example_clone.ctx(), env="dev", release=r2.release, reason=None)
     assert example_clone.remote_git("rev-parse", "main") == head
 
 
@@ -134,7 +134,7 @@ def test_a_rollback_hold_stops_run_push_only_in_its_environment(
     assert promote(clone, "staging") == 0
     enter_release(clone, r2)
     assert promote(clone, "staging") == 0
-    assert rollback_command(clone.ctx(), env="staging", to=None, reason="bad") == 0
+    assert rollback_command(clone.ctx(), env="staging", release=None, reason="bad") == 0
     r3 = fake_record(seed="3", model_hash=key)  # a fixed build, current in dev
     enter_release(clone, r3)
     clone.pull()

@@ -26,6 +26,8 @@ from tests.fixtures.secret_forms import without_mask_lines
 from tests.github_fake import TOKEN, FakeGitHub
 
 GOOD = {"accuracy": 0.96, "loss": 0.12}
+
+
 BAD = {"accuracy": 0.52, "loss": 0.9}
 
 
@@ -180,7 +182,10 @@ def test_unrelated_change_gates_nothing(pr_repo: PullRequestRepo, github_fake: F
     number = github_fake.add_pull_request(head="feature", sha=pr_repo.head())
     ctx, buf = pr_repo.context(pr_repo.event_env(github_fake, number))
     assert run_pull_request(ctx) == 0
-    assert github_fake.comments_on(number) == [] and github_fake.statuses == {}
+    assert github_fake.comments_on(number) == []
+    [status] = github_fake.statuses[pr_repo.head()]  # a required check never waits
+    assert (status["context"], status["state"]) == ("leptonci/gate/digits", "success")
+    assert status["description"] == "passed: no model input changed"
     assert "no model inputs changed" in buf.getvalue()
 
 
@@ -244,3 +249,34 @@ def test_bad_token_exits_3_without_the_token(
     assert f"::add-mask::{wrong}" in err.splitlines()  # --json: stdout holds only JSON
     shown = without_mask_lines([out, err])
     assert wrong not in shown and TOKEN not in shown
+
+
+def test_a_check_run_carries_the_full_report_beside_the_status(
+    pr_repo: PullRequestRepo, github_fake: FakeGitHub
+) -> None:
+    number = github_fake.add_pull_request(head="feature", sha=pr_repo.head())
+    notes = pr_repo.tmp / "report.md"
+    notes.write_text("## Confusion matrix\n\n![matrix](https://example.test/cm.png)\n")
+    ctx, _ = pr_repo.context(pr_repo.event_env(github_fake, number))
+    seed_candidate(ctx, GOOD)
+    assert run_pull_request(ctx, append=notes) == 0
+    [run] = github_fake.check_runs[pr_repo.head()]
+    assert run["name"] == "leptonci/report/digits" and run["conclusion"] == "success"
+    assert "| accuracy | change |" in run["output"]["text"]
+    assert run["output"]["summary"] == "passed: 3 checks"
+    [comment] = github_fake.comments_on(number)
+    assert comment["body"].rstrip().endswith("![matrix](https://example.test/cm.png)")
+    assert "## Confusion matrix" in run["output"]["text"]
+
+
+def test_a_dry_run_prints_the_comment_it_would_post(
+    pr_repo: PullRequestRepo, github_fake: FakeGitHub
+) -> None:
+    number = github_fake.add_pull_request(head="feature", sha=pr_repo.head())
+    ctx, buf = pr_repo.context(pr_repo.event_env(github_fake, number), dry_run=True)
+    seed_candidate(ctx, GOOD)
+    assert run_pull_request(ctx) == 0
+    text = buf.getvalue()
+    assert f"--- the comment on #{number} ---" in text
+    assert "## leptonci gate: `digits` passed ✅" in text and "```mermaid" in text
+    assert github_fake.requests == []

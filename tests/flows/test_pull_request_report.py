@@ -13,7 +13,7 @@ from leptonci.commands.pull_request import (
     models_to_gate,
     pull_request_event,
 )
-from leptonci.core.actions import SetCommitStatus, UpsertComment
+from leptonci.core.actions import CreateCheckRun, SetCommitStatus, UpsertComment
 from leptonci.core.config import ChangeThreshold, Threshold, load_config
 from leptonci.core.gate import Baseline, Check, Verdict, evaluate_gate
 from leptonci.core.ledger import Ledger, ReleaseRecord
@@ -126,13 +126,19 @@ def test_chart_is_mermaid_xychart() -> None:
     )
     assert chart.splitlines() == [
         "```mermaid",
+        '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": '
+        '"#F4900C, #1D9BF0, #DD2E44"}}}}%%',
         "xychart-beta",
         '    title "t"',
         '    x-axis ["r1", "r\'2"]',
         '    y-axis "accuracy" 0.894 --> 0.966',
+        "    bar [0.822, 0.96]",  # only the candidate's bar is above the axis
         "    line [0.95, 0.96]",
         "    line [0.9, 0.9]",
         "```",
+        "",
+        "🟧 this candidate (0.960) · 🟦 accuracy of the releases before it · "
+        "🟥 threshold: min 0.900 (the gate)",
     ]
     assert render_metric_chart("accuracy", [], title="t") == ""
 
@@ -171,13 +177,124 @@ def test_plan_has_a_comment_and_a_status_per_model() -> None:
         workflow="model-gate",
         run_url="https://github.com/o/r/actions/runs/1",
     )
-    comment, status = plan.actions
+    comment, check, status = plan.actions
     assert isinstance(comment, UpsertComment) and isinstance(status, SetCommitStatus)
+    assert isinstance(check, CreateCheckRun) and check.name == "leptonci/report/digits"
+    assert "| metric | check |" in check.text and check.conclusion == "success"
     assert (comment.repository, comment.number) == ("o/r", 5)
     assert (status.repository, status.sha) == ("o/r", "a" * 40)
     assert plan.render_text().splitlines()[1:] == [
         "  1. [upsert-comment] comment on o/r#5: gate report for digits (update the existing one if any)",
-        f"  2. [set-commit-status] set status leptonci/gate/digits=success on {'a' * 12}",
+        f"  2. [create-check-run] check run leptonci/report/digits=success on {'a' * 12} carrying "
+        "the full report",
+        f"  3. [set-commit-status] set status leptonci/gate/digits=success on {'a' * 12}",
     ]
     local = build_report_plan([report], {}, event=event, repository="", workflow="w", run_url="")
     assert local.empty and "not running in GitHub Actions" in local.notes[0]
+
+
+# -- what a reviewer reads --------------------------------------------------------------
+
+
+def test_a_cut_never_lands_inside_a_fence_or_details() -> None:
+    """Over the limit whole blocks go, from the end; what is kept is well-formed."""
+    appendix = "<details><summary>confusion matrix</summary>\n\n```\n" + "1 2 3\n" * 20_000
+    appendix += "```\n\n</details>\n"
+    report = GateReport(
+        "digits",
+        "digits-0123",
+        "prod",
+        verdict(),
+        metrics={"accuracy": 0.953},
+        bounds={"accuracy": (0.9, None)},
+        provenance={"x": "y"},
+        appendix=appendix,
+    )
+    text = render_gate_report(report, marker="<!-- m -->", ledger=ledger([0.95, 0.957]))
+    assert len(text) <= MAX_COMMENT
+    assert text.count("```") % 2 == 0 and text.count("<details>") == text.count("</details>")
+    assert "```mermaid" in text and "confusion matrix" not in text  # the chart stays
+    assert text.rstrip().endswith("the full report is in the check run and the job summary)_")
+    short = render_gate_report(report, marker="<!-- m -->", ledger=None, limit=400)
+    assert short.count("```") % 2 == 0 and short.count("<details>") == short.count("</details>")
+    assert short.startswith("<!-- m -->\n## leptonci gate: `digits` passed")
+
+
+def test_params_diff_shows_what_changed_against_the_baseline() -> None:
+    report = GateReport(
+        "digits",
+        "digits-0123",
+        "prod",
+        verdict(),
+        params={"epochs": 3, "batch_size": 64},
+        baseline_params={"epochs": 12, "batch_size": 64},
+    )
+    text = render_gate_report(report, marker="<!-- m -->", ledger=None)
+    assert "Params changed: `epochs` 12 → 3" in text
+    assert "| epochs | 12 | 3 |" in text and "batch_size" not in text.split("Params")[1][:80]
+    unknown = render_gate_report(
+        GateReport("digits", "d", "prod", verdict(), params={"epochs": 3}),
+        marker="<!-- m -->",
+        ledger=None,
+    )
+    assert "`epochs` 3 (the baseline recorded none to compare with)" in unknown
+
+
+def test_a_failing_gate_says_what_next() -> None:
+    report = GateReport("digits", "digits-0123", "prod", verdict(accuracy=0.5))
+    text = render_gate_report(report, marker="<!-- m -->", ledger=None)
+    assert "### What next" in text
+    assert "accuracy is outside its bound" in text
+    assert "the candidate regressed against `digits-aaaaaaaaaaaa`" in text
+    assert "`leptonci gate digits`" in text and "`models.digits.gate`" in text
+    passing = render_gate_report(
+        GateReport("digits", "d", "prod", verdict()), marker="<!-- m -->", ledger=None
+    )
+    assert "What next" not in passing
+
+
+def test_one_precision_throughout() -> None:
+    """report.precision sets the digits in the gate lines and every table alike."""
+    precise = evaluate_gate(
+        GATE, metrics={"accuracy": 0.95312, "loss": 0.2}, eval_count=10, precision=5
+    )
+    assert precise.checks[0].text == "accuracy 0.95312 >= 0.90000 ok"
+    table = render_checks_table(precise.checks, precision=5)
+    assert "| accuracy | value | 0.95312 | - | >= 0.90000 |" in table
+    assert "| loss | value | 0.20000 |" in table
+    assert "| accuracy | value | 0.953 | - |" in render_checks_table(verdict().checks)
+
+
+def test_the_promotion_body_links_and_does_not_repeat_the_diff() -> None:
+    from leptonci.core.config import EnvironmentConfig
+    from leptonci.promotion.pr_body import Links, pull_request_body
+    from leptonci.promotion.state import Change, EnvState
+
+    record = ReleaseRecord(
+        release="digits-000000000002",
+        model="digits",
+        model_hash="sha256:" + "a" * 64,
+        image="reg/digits",
+        digest="sha256:" + "b" * 64,
+        source_commit="c" * 40,
+        metrics={"accuracy": 0.961},
+    )
+    old = ReleaseRecord(
+        "digits-000000000001", "digits", "h", "reg/digits", "d", metrics={"accuracy": 0.95}
+    )
+    env = EnvironmentConfig(name="prod", path="environments/prod", upstream="staging")
+    up_env = EnvironmentConfig(name="staging", path="environments/staging")
+    target = EnvState(env, {}, Ledger("prod").with_release(old), None)
+    upstream = EnvState(up_env, {}, Ledger("staging").with_release(record), None)
+    after = EnvState(env, {}, target.ledger.with_release(record), None)
+    change = Change("prod", "digits", old.release, record.release, (), after, "promote")
+    links = Links("https://github.example", "octo-org/models")
+    body = pull_request_body([change], target=target, upstream=upstream, links=links)
+    assert "| | |" not in body and "```diff" not in body
+    assert f"[`cccccccccccc`](https://github.example/octo-org/models/commit/{'c' * 40})" in body
+    assert (
+        "[`digits-000000000002`](https://github.example/octo-org/models/blob/main/"
+        "environments/staging/ledger.yaml)"
+    ) in body
+    assert "| accuracy | 0.961 | 0.950 | +0.011 |" in body
+    assert "Files changed" in body

@@ -25,7 +25,7 @@ def test_rollback_restores_quarantines_and_holds(
 ) -> None:
     good, bad = two_releases_in_dev
     commits_before = int(example_clone.remote_git("rev-list", "--count", "main"))
-    assert rollback_command(example_clone.ctx(), env="dev", to=None, reason="crash loop") == 0
+    assert rollback_command(example_clone.ctx(), env="dev", release=None, reason="crash loop") == 0
     # a new commit on top, never a rewrite
     assert int(example_clone.remote_git("rev-list", "--count", "main")) == commits_before + 1
     ledger = dev_ledger(example_clone)
@@ -61,7 +61,10 @@ def test_rollback_to_a_named_release(example_clone: Clone) -> None:
     records = [fake_record(seed=str(i)) for i in range(3)]
     for record in records:
         enter_release(example_clone, record)
-    assert rollback_command(example_clone.ctx(), env="dev", to=records[0].release, reason=None) == 0
+    assert (
+        rollback_command(example_clone.ctx(), env="dev", release=records[0].release, reason=None)
+        == 0
+    )
     current = dev_ledger(example_clone).current_for("digits")
     assert current is not None and current.release == records[0].release
 
@@ -76,7 +79,7 @@ def test_history_from_git_equals_the_ledger(example_clone: Clone) -> None:
     records = [fake_record(seed=str(i)) for i in range(4)]
     for record in records:
         enter_release(example_clone, record)
-    rollback_command(example_clone.ctx(), env="dev", to=None, reason="bad metrics live")
+    rollback_command(example_clone.ctx(), env="dev", release=None, reason="bad metrics live")
     resume_command(example_clone.ctx(), env="dev")
     enter_release(example_clone, fake_record(seed="9"))
     assert promote(example_clone, "staging") == 0

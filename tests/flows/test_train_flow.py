@@ -267,5 +267,6 @@ def test_gate_command_uses_the_cached_candidate(
     assert gate_command(ctx, model="digits", against=None, metrics=None) == 0
     lines = stdout.getvalue().splitlines()
     assert lines[0].startswith("cache hit: reusing candidate")
-    assert lines[1] == f"Gate digits-{trained_digits.short_hash} against dev"
+    # the model's reference environment, as in the pull-request gate (prod here)
+    assert lines[1] == f"Gate digits-{trained_digits.short_hash} against prod"
     assert lines[-1] == "gate passed: 3 checks, no baseline"
