@@ -472,3 +472,14 @@ def test_signatures_are_cosign_shaped(key: SigningKey) -> None:
     assert r > 0 and s > 0
     assert bundle["verificationMaterial"]["publicKey"]["hint"] == key.public.keyid
     assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+
+def test_validate_reads_the_trusted_keys(staging_requires: Clone) -> None:
+    from leptonci.commands.validate import validate_all
+
+    checked, errors = validate_all(staging_requires.ctx())
+    assert not errors, errors
+    assert any(c.what == "require staging" and "1 key(s)" in c.detail for c in checked)
+    (staging_requires.root / "keys" / "leptonci.pub").write_text("not a key\n")
+    _, errors = validate_all(staging_requires.ctx())
+    assert any("keys/leptonci.pub is not a PEM public key" in str(e) for e in errors)
