@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # mypy checks every call below against the real modules
         unblock,
         validate,
         verify,
+        verify_image,
         worker,
         workflows,
     )
@@ -76,6 +77,7 @@ else:
     unblock = _lazy("leptonci.commands.unblock")
     validate = _lazy("leptonci.commands.validate")
     verify = _lazy("leptonci.commands.verify")
+    verify_image = _lazy("leptonci.commands.verify_image")
     worker = _lazy("leptonci.commands.worker")
     workflows = _lazy("leptonci.commands.workflows")
     context = _lazy("leptonci.runtime.context")
@@ -318,6 +320,47 @@ def build_parser() -> argparse.ArgumentParser:
     _writes(p)
     p.set_defaults(
         run=lambda a: lambda ctx: verify.run(ctx, env=a.env, model=a.model, timeout=a.timeout)
+    )
+
+    p = command(
+        "verify-image",
+        "check the signed gate verdict and provenance attached to an image digest",
+    )
+    p.add_argument(
+        "ref", metavar="REF", help="HOST/PATH@DIGEST or HOST/PATH:TAG (REPO:TAG for oci-layout)"
+    )
+    p.add_argument("--env", metavar="ENV", default=None, help="trust what ENV's require: trusts")
+    p.add_argument(
+        "--key",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a trusted PEM public key (repeatable)",
+    )
+    p.add_argument(
+        "--identity", default=None, help="a trusted keyless signer (certificate identity)"
+    )
+    p.add_argument("--issuer", default=None, help="the keyless signer's OIDC issuer")
+    p.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        choices=["verdict", "provenance"],
+        default=[],
+        help="what must be attached (repeatable; default: what --env requires, else both)",
+    )
+    p.set_defaults(
+        run=lambda a: (
+            lambda ctx: verify_image.run(
+                ctx,
+                ref=a.ref,
+                env=a.env,
+                keys=a.key,
+                identity=a.identity,
+                issuer=a.issuer,
+                types=a.types,
+            )
+        )
     )
 
     p = command(

@@ -77,3 +77,42 @@ models: {{m: {{path: m, gate: {{acc: {{min: 0.5}}}}}}}}
 environments: [{{name: dev, path: e}}]
 """
     assert parse_config(text, file="leptonci.yaml", root=tmp_path).registry == registry
+
+
+@pytest.mark.parametrize(
+    "require, message",
+    [
+        ("{attestation: verdict}", "give 'keys' (public keys) and/or 'identity'"),
+        ("{attestation: sbom, keys: [k.pub]}", "attestation"),
+        ("{keys: [../k.pub]}", "leaves the repository"),
+        ("{keys: [k.pub], trusted: yes}", "unknown key"),
+    ],
+)
+def test_a_require_block_is_checked(tmp_path: Path, require: str, message: str) -> None:
+    text = f"""
+project: p
+models:
+  m: {{path: m, gate: {{acc: {{min: 0.5}}}}}}
+environments:
+  - name: dev
+    path: e/dev
+    require: {require}
+"""
+    with pytest.raises(ConfigError) as failed:
+        parse_config(text, file="leptonci.yaml", root=tmp_path)
+    assert message in str(failed.value)
+    assert ":7:" in str(failed.value) or ":8:" in str(failed.value)
+
+
+def test_a_require_block_defaults_to_the_verdict(tmp_path: Path) -> None:
+    text = """
+project: p
+models:
+  m: {path: m, gate: {acc: {min: 0.5}}}
+environments:
+  - {name: dev, path: e/dev, require: {keys: [k.pub]}}
+  - {name: prod, path: e/prod, upstream: dev, require: {attestation: [verdict, provenance, verdict], identity: x}}
+"""
+    config = parse_config(text, file="leptonci.yaml", root=tmp_path)
+    assert config.env("dev").require.kinds == ("verdict",)  # type: ignore[union-attr]
+    assert config.env("prod").require.kinds == ("verdict", "provenance")  # type: ignore[union-attr]

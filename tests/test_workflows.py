@@ -393,3 +393,14 @@ def test_app_token_workflows_for_a_protected_main_are_valid_and_safe(tmp_path: P
         if f["determinations"]["severity"] not in ("Unknown", "Informational", "Low")
     ]
     assert not serious, serious
+
+
+def test_only_the_release_job_may_ask_for_an_oidc_token() -> None:
+    """Keyless signing needs id-token: write; the jobs that only check attestations
+    (promote, rollback) and the fork-facing gate must not have it."""
+    for path in WORKFLOWS:
+        for job in load(path)["jobs"].values():
+            wanted = "write" if path.name == "release.yml" else None
+            assert job.get("permissions", {}).get("id-token") == wanted, path.name
+    [run] = [s for s in steps(load(REPO / ".github" / "workflows" / "release.yml")) if s.get("run")]
+    assert set(run["env"]) >= {"LEPTONCI_SIGNING_KEY", "LEPTONCI_SIGNING_PASSWORD"}

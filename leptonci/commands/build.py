@@ -8,6 +8,7 @@ from leptonci.core.imageref import short_digest
 from leptonci.core.plan import Plan
 from leptonci.core.release import release_id
 from leptonci.core.training_contract import candidate_label
+from leptonci.pipeline.attest import attach_attestations, plan_attestations
 from leptonci.pipeline.build import build_image, model_source, push_image, size_text
 from leptonci.pipeline.gate import gate_candidate
 from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
@@ -39,11 +40,22 @@ def run(ctx: Context, *, model: str) -> int:
         )
     source = model_source(ctx, model)
     build = build_image(ctx, candidate=candidate, release=release, verdict="passed", source=source)
+    attestations = plan_attestations(
+        ctx, build=build, candidate=candidate, verdict=verdict, gated_against=against, source=source
+    )
+    plan = build.plan.then(*attestations.actions)
+    if attestations.note:
+        plan = plan.with_note(attestations.note)
     if ctx.dry_run:
-        ctx.out.result(build.plan.to_dict(), build.plan.render_text())
+        ctx.out.result(plan.to_dict(), plan.render_text())
         return 0
     with ctx.out.step(f"push {build.destination.describe(build.spec.repository)}"):
         built = push_image(ctx, build)
+    attested = attach_attestations(ctx, attestations, built)
+    if attestations.actions:
+        ctx.out.info(attested.describe())
+    elif attestations.note:
+        ctx.out.info(attestations.note)
     ctx.out.set_output("image", f"{built.image}@{built.digest}")
     ctx.out.set_output("digest", built.digest)
     ctx.out.set_output("release", release)
@@ -59,6 +71,7 @@ def run(ctx: Context, *, model: str) -> int:
             "size": built.size,
             "bytes_sent": built.bytes_sent,
             "release": release,
+            "attestations": [a.to_dict() for a in attested.actions],
         },
         f"{built.reference} ({short_digest(built.digest)}; tags {', '.join(built.tags)})",
     )

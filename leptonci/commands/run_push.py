@@ -19,7 +19,10 @@ planned (dry run) or applied (real run), in the same form.
 
 from __future__ import annotations
 
+import time
+
 from leptonci.core.actions import Action, OpenPullRequest, Step
+from leptonci.core.attestation import Evidence
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import EnvironmentConfig
 from leptonci.core.errors import ExitCode, PromotionRefused, RefusedError
@@ -33,6 +36,7 @@ from leptonci.engine.landing import Landed, tip_state
 from leptonci.engine.promotions import after_landing, enter_release, promote_into, settle_merged
 from leptonci.engine.settling import settle
 from leptonci.engine.status import collect_status, render_status
+from leptonci.pipeline.attest import attach_attestations, plan_attestations, planned_evidence
 from leptonci.pipeline.build import build_image, model_source, push_image, size_text
 from leptonci.pipeline.gate import gate_candidate
 from leptonci.pipeline.train import model_content_hash, planned_candidate, train_model
@@ -80,6 +84,7 @@ class _Run:
         self.first = ctx.config.first_env()
         self.actions: list[Action] = []  # planned (dry run) or applied, in order
         self.overlay: dict[str, EnvState] = {}  # dry run: env states after planned steps
+        self.planned: dict[str, Evidence] = {}  # dry run: attestations planned, by digest
         self.notes: list[str] = []
         self.failures: list[str] = []
         self.released: list[ReleaseRecord] = []  # built, gated and entered this run
@@ -188,8 +193,19 @@ class _Run:
             build = build_image(
                 ctx, candidate=candidate, release=release, verdict="passed", source=source
             )
+            attestations = plan_attestations(
+                ctx,
+                build=build,
+                candidate=candidate,
+                verdict=verdict,
+                gated_against=self.first.name,
+                source=source,
+            )
         self.note(*build.plan.actions)
+        if attestations.note:
+            self.notes.append(attestations.note)
         if ctx.dry_run:
+            self.note(*attestations.actions)
             if build.digest is None:
                 self.notes.append(
                     f"{release}: the image digest is unknown until pushed; pinning it in "
@@ -197,11 +213,21 @@ class _Run:
                 )
                 return None
             image, digest = build.destination.image(build.spec.repository), build.digest
+            self.planned[digest] = planned_evidence(attestations, digest)
         else:
             with ctx.out.step(f"{model}: push image"):
+                started = time.perf_counter()
                 built = push_image(ctx, build)
+                took = time.perf_counter() - started
                 sent = "" if built.bytes_sent < 0 else f", {size_text(built.bytes_sent)} sent"
-                ctx.out.info(f"pushed {built.reference} ({size_text(built.size)}{sent})")
+                ctx.out.info(
+                    f"pushed {built.reference} ({size_text(built.size)}{sent}) in {took:.2f}s"
+                )
+            if attestations.actions:
+                with ctx.out.step(f"{model}: attest {built.reference}"):
+                    attached = attach_attestations(ctx, attestations, built)
+                    self.note(*attached.actions)
+                    ctx.out.info(attached.describe())
             image, digest = built.image, built.digest
         return release_record(
             candidate=candidate,
@@ -216,7 +242,7 @@ class _Run:
         ctx, env = self.ctx, self.first
         with ctx.out.step(f"{record.model}: promote {record.release} into {env.name}"):
             try:
-                landed = enter_release(ctx, record, overlay=self.overlay)
+                landed = enter_release(ctx, record, overlay=self.overlay, planned=self.planned)
             except PromotionRefused as exc:
                 self.failures.append(str(exc))
                 ctx.out.error(str(exc))
@@ -288,6 +314,7 @@ class _Run:
                         model=model,
                         automatic=True,
                         overlay=self.overlay,
+                        planned=self.planned,
                     )
                 except PromotionRefused as exc:
                     self.ctx.out.info(f"{env.name}: not promoting {model}: {exc}")

@@ -20,6 +20,7 @@ from leptonci.core.config import CONFIG_FILE, Config, check_config
 from leptonci.core.errors import ConfigError, ExitCode, LeptonError
 from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.engine.envfiles import read_ledger
+from leptonci.runtime.attestations import trust_for
 from leptonci.runtime.context import Context
 
 _NOT_K8S = {"Kustomization", "Component"}
@@ -127,6 +128,19 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
             checked.append(
                 Checked(f"ledger {env.name}", f"{len(ledger.current)} current release(s)")
             )
+        if env.require is not None:
+            where = f"environments.{env.name}.require"
+            trust = _attempt(errors, partial(trust_for, ctx, env.require, where=where))
+            if trust is not None:
+                signers = [f"{len(trust.keys)} key(s)"] + (
+                    [trust.identity] if trust.identity else []
+                )
+                checked.append(
+                    Checked(
+                        f"require {env.name}",
+                        f"{', '.join(trust.kinds)} signed by {' or '.join(signers)}",
+                    )
+                )
         bases = _attempt(errors, partial(_bases, folder, root=ctx.root))
         for base in sorted(bases or ()):
             if all(base != f for _, f in folders):

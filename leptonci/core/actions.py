@@ -10,6 +10,7 @@ so a dry run shows exactly what a real run applies.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -28,6 +29,10 @@ class Action:
 
     def diff(self) -> str:
         return ""
+
+    def shown(self) -> str:
+        """What a plan prints under the summary: the diff, or an action's own text."""
+        return self.diff()
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"kind": self.kind, "summary": self.summary}
@@ -183,6 +188,48 @@ class PushImage(Action):
     tags: tuple[str, ...] = ()
     digest: str | None = None  # None: unknown until pushed (docker builder)
     size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachAttestation(Action):
+    """Sign an in-toto statement about the pushed image and attach it as a referrer.
+
+    ``digest`` is None when it is learnt from the push (it then travels in the push's
+    result); the statement shown names it once known. The predicate is the JSON text of
+    exactly what is signed; ``signer`` says with what (a key id, or keyless), never the
+    key.
+    """
+
+    kind: ClassVar[str] = "attach-attestation"
+    image: str  # the image name the statement's subject carries
+    destination: str  # where the image is pushed, for people
+    digest: str | None
+    predicate_type: str
+    predicate: str  # canonical JSON
+    signer: str
+
+    def statement(self, digest: str | None = None) -> dict[str, object]:
+        digest = digest or self.digest or "sha256:<the digest the push reports>"
+        algo, _, hexpart = digest.partition(":")
+        return {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": self.image, "digest": {algo: hexpart}}],
+            "predicateType": self.predicate_type,
+            "predicate": json.loads(self.predicate),
+        }
+
+    def details(self) -> dict[str, object]:
+        return {
+            "image": self.image,
+            "destination": self.destination,
+            "digest": self.digest,
+            "predicate_type": self.predicate_type,
+            "signer": self.signer,
+            "statement": self.statement(),
+        }
+
+    def shown(self) -> str:
+        return json.dumps(self.statement(), indent=2, sort_keys=True) + "\n"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -118,6 +118,38 @@ class ClusterConfig(_Model):
     timeout: float = Field(default=300, gt=0)
 
 
+AttestationKind = Literal["verdict", "provenance"]
+
+
+class RequireConfig(_Model):
+    """What a digest must carry to enter the environment (``require:``).
+
+    ``keys``: public keys (PEM, cosign.pub) trusted to sign, each a path in the
+    repository or the PEM text itself. ``identity`` (and ``issuer``): the keyless
+    signer trusted instead, the certificate identity of the workflow that signs, e.g.
+    ``https://github.com/OWNER/REPO/.github/workflows/release.yml@refs/heads/main``.
+    """
+
+    attestation: AttestationKind | list[AttestationKind] = "verdict"
+    keys: list[str] = Field(default_factory=list)
+    identity: str | None = None
+    issuer: str = "https://token.actions.githubusercontent.com"
+
+    @model_validator(mode="after")
+    def _a_signer(self) -> RequireConfig:
+        if not self.keys and not self.identity:
+            raise ValueError("give 'keys' (public keys) and/or 'identity' (a keyless signer)")
+        if isinstance(self.attestation, list) and not self.attestation:
+            raise ValueError("'attestation' names verdict and/or provenance")
+        return self
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        value = self.attestation
+        kinds = (value,) if isinstance(value, str) else tuple(value)
+        return tuple(dict.fromkeys(kinds))
+
+
 class EnvironmentConfig(_Model):
     name: Name
     path: str
@@ -126,6 +158,7 @@ class EnvironmentConfig(_Model):
     rollback: Literal["auto", "manual"] = "manual"
     cluster: ClusterConfig | None = None
     history_limit: int = Field(default=50, ge=1, le=10000)
+    require: RequireConfig | None = None
 
 
 class GitConfig(_Model):
@@ -428,6 +461,9 @@ def _check_paths(config: Config, data: CommentedMap, *, file: str, root: Path) -
             )
     for i, env in enumerate(config.environments):
         checks.append((env.path, ("environments", i, "path")))
+        for j, key in enumerate(env.require.keys if env.require else ()):
+            if not key.lstrip().startswith("-----BEGIN"):
+                checks.append((key, ("environments", i, "require", "keys", j)))
     checks.append((config.cache, ("cache",)))
     if config.registry.startswith("oci-layout:"):
         checks.append((config.registry[len("oci-layout:") :], ("registry",)))

@@ -46,9 +46,9 @@ class Plan:
             out.append("_nothing to do_")
         for i, action in enumerate(self.actions, 1):
             out.append(f"{i}. `{action.kind}` {action.summary}")
-            text = action.diff() if diffs else ""
+            text = action.shown() if diffs else ""
             if text:
-                out += ["", "   ```diff"]
+                out += ["", "   ```diff" if action.diff() else "   ```json"]
                 out += ["   " + line for line in text.rstrip("\n").splitlines()]
                 out += ["   ```"]
         if self.notes:
@@ -75,7 +75,7 @@ def render_action_lines(actions: tuple[Action, ...], *, start: int = 1) -> list[
     out: list[str] = []
     for i, action in enumerate(actions, start):
         out.append(f"  {i}. [{action.kind}] {action.summary}")
-        text = action.diff()
+        text = action.shown()
         if text:
             out.extend("     " + line for line in text.rstrip("\n").splitlines())
     return out

@@ -115,7 +115,7 @@ class _Renderer:
             names.append("deployments")
         return names
 
-    def permissions(self, *, pulls: bool, deployments: bool) -> str:
+    def permissions(self, *, pulls: bool, deployments: bool, oidc: bool = False) -> str:
         lines = [
             "      contents: write       # commit and push (a branch, with git.land: pull-request)"
         ]
@@ -128,6 +128,10 @@ class _Renderer:
             )
         if deployments:
             lines.append("      deployments: write    # record deployments")
+        if oidc:
+            lines.append(
+                "      id-token: write       # keyless signing of the verdict and provenance"
+            )
         return "    permissions:\n" + "\n".join(lines) + "\n"
 
     def choices(self, names: list[str]) -> str:
@@ -198,11 +202,14 @@ jobs:
     runs-on: ubuntu-latest
     timeout-minutes: 90
     environment: {self.first}
-{self.permissions(pulls=True, deployments=True)}    steps:
+{self.permissions(pulls=True, deployments=True, oidc=True)}    steps:
 {self.pushing_checkout("the manifest commit", pulls=True, deployments=True)}{self.leptonci()}      - name: Release
         id: leptonci
         env:
           GITHUB_TOKEN: {self.token()}
+          # attestations: signed with this key when the secret is set, else keyless
+          LEPTONCI_SIGNING_KEY: ${{{{ secrets.LEPTONCI_SIGNING_KEY }}}}
+          LEPTONCI_SIGNING_PASSWORD: ${{{{ secrets.LEPTONCI_SIGNING_PASSWORD }}}}
         run: leptonci run push
 """
         return Workflow("release", text)

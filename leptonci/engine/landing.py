@@ -23,6 +23,7 @@ from leptonci.adapters.git import Git
 from leptonci.adapters.github import settings_from_env
 from leptonci.adapters.retrying import retry_call
 from leptonci.core.actions import Action
+from leptonci.core.attestation import Evidence
 from leptonci.core.backoff import Backoff
 from leptonci.core.config import EnvironmentConfig
 from leptonci.core.errors import ConflictError, GitError, PushRejected, UsageError
@@ -36,7 +37,8 @@ from leptonci.engine.envfiles import (
     worktree_files,
 )
 from leptonci.promotion.delivery import LAND_PREFIX, promote_branch
-from leptonci.promotion.state import Change, EnvState
+from leptonci.promotion.state import Attested, Change, EnvState
+from leptonci.runtime.attestations import read_evidence, trust_for
 from leptonci.runtime.context import Context
 
 
@@ -50,6 +52,7 @@ class Snapshot:
     # ^ "Kind/name" of the rendered overlay, for environments leptonci applies directly
     land_branches: Mapping[str, str] = field(default_factory=dict)
     # ^ the remote's leptonci/land/... branches as read (name -> tip), for their leases
+    attested: Attested | None = None  # trust and evidence, for environments that require
 
     def __getitem__(self, env: EnvironmentConfig) -> EnvState:
         return self.states[env.name]
@@ -94,16 +97,19 @@ def land(
     writes: Sequence[EnvironmentConfig],
     overlay: Mapping[str, EnvState] | None = None,
     carry: Applied | None = None,
+    planned: Mapping[str, Evidence] | None = None,
 ) -> Landed:
     """Plan on the remote tip and apply; with ctx.dry_run plan the same, write nothing.
 
     ``writes``: the environments whose folders the plan may change. ``overlay``: states
     that replace what is read (a dry run's chain of planned steps). ``carry``: the result
-    of an earlier landing this one continues (its GitHub deployment).
+    of an earlier landing this one continues (its GitHub deployment). ``planned``:
+    attestations a dry run plans to attach, by digest, read instead of the registry.
     """
     git = Git(ctx.root)
+    attested = _attested(ctx, writes, planned or {})
     if ctx.dry_run:
-        return _dry_run(ctx, git, propose, writes=writes, overlay=overlay)
+        return _dry_run(ctx, git, propose, writes=writes, overlay=overlay, attested=attested)
     remote, branch = ctx.config.git.remote, ctx.config.git.branch
     paths = [env.path for env in writes]
     retries = ctx.config.git.push_retries
@@ -113,7 +119,8 @@ def land(
         tip = _fetch(git, remote, branch, writes, land=ctx.config.git.land)
         check_clean(git, tip, paths, remote=remote, branch=branch)
         git.reset_keep(tip)
-        proposal = propose(_snapshot(ctx, git, tip, writes, overlay, worktree=True))
+        snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=True, attested=attested)
+        proposal = propose(snapshot)
         if first:
             check_conflict(first[0], proposal)
         else:
@@ -159,11 +166,12 @@ def _dry_run(
     *,
     writes: Sequence[EnvironmentConfig],
     overlay: Mapping[str, EnvState] | None,
+    attested: Attested | None,
 ) -> Landed:
     remote, branch = ctx.config.git.remote, ctx.config.git.branch
     notes: list[str] = []
     if not git.is_repo():
-        snapshot = _snapshot(ctx, None, None, writes, overlay, worktree=True)
+        snapshot = _snapshot(ctx, None, None, writes, overlay, worktree=True, attested=attested)
         notes.append(f"{ctx.root} is not a git repository: planned on the working tree")
     else:
         if interrupted(git):
@@ -179,7 +187,7 @@ def _dry_run(
             tip = git.head()
             notes.append(f"no {remote}/{branch} in this clone: planned on HEAD")
         check_clean(git, tip, [env.path for env in writes], remote=remote, branch=branch)
-        snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=False)
+        snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=False, attested=attested)
     proposal = propose(snapshot)
     plan = proposal.plan()
     for note in notes:
@@ -207,6 +215,7 @@ def _snapshot(
     overlay: Mapping[str, EnvState] | None,
     *,
     worktree: bool,
+    attested: Attested | None = None,
 ) -> Snapshot:
     remote = ctx.config.git.remote
     pr_envs = {e.name for e in writes if e.policy == "pull-request"}
@@ -236,7 +245,31 @@ def _snapshot(
         prefix = f"refs/remotes/{remote}/"
         for ref, sha in git.refs_under(f"{prefix}{LAND_PREFIX}"):
             land_branches[ref.removeprefix(prefix)] = sha
-    return Snapshot(states, settings.repository if settings else None, objects, land_branches)
+    return Snapshot(
+        states, settings.repository if settings else None, objects, land_branches, attested
+    )
+
+
+def _attested(
+    ctx: Context, writes: Sequence[EnvironmentConfig], planned: Mapping[str, Evidence]
+) -> Attested | None:
+    """Trust for the written environments that require attestations, and a reader of
+    the attestations on a digest that reads each digest once (planned ones first)."""
+    trust = {
+        env.name: trust_for(ctx, env.require, where=f"environments.{env.name}.require")
+        for env in writes
+        if env.require is not None
+    }
+    if not trust:
+        return None
+    seen: dict[str, Evidence] = dict(planned)
+
+    def evidence(image: str, digest: str) -> Evidence:
+        if digest not in seen:
+            seen[digest] = read_evidence(ctx, image, digest)
+        return seen[digest]
+
+    return Attested(trust, evidence)
 
 
 def rendered_objects(ctx: Context, env: EnvironmentConfig) -> tuple[str, ...]:

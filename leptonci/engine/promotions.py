@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from leptonci.core.actions import Action, OpenPullRequest, SetDeploymentStatus
+from leptonci.core.attestation import Evidence
 from leptonci.core.config import EnvironmentConfig
 from leptonci.core.errors import PromotionRefused, UsageError
 from leptonci.core.ledger import ReleaseRecord, Verification
@@ -64,18 +65,26 @@ def _to_main(
 
 
 def enter_release(
-    ctx: Context, record: ReleaseRecord, *, overlay: Mapping[str, EnvState] | None = None
+    ctx: Context,
+    record: ReleaseRecord,
+    *,
+    overlay: Mapping[str, EnvState] | None = None,
+    planned: Mapping[str, Evidence] | None = None,
 ) -> Landed:
-    """A freshly built release entering the first environment (the push-to-main flow)."""
+    """A freshly built release entering the first environment (the push-to-main flow).
+
+    ``planned``: a dry run's attestations, not attached yet, by digest."""
     env = ctx.config.first_env()
     at, actor = ctx.now(), ctx.actor
 
     def propose(snap: Snapshot) -> Proposal:
-        change = plan_entry(ctx.config, target=snap[env], record=record, actor=actor, at=at)
+        change = plan_entry(
+            ctx.config, target=snap[env], record=record, actor=actor, at=at, attested=snap.attested
+        )
         follow = () if change.noop else _to_main(ctx, snap, env, [change], [record.release])
         return Proposal(f"release {record.release} into {env.name}", (change,), follow)
 
-    return land(ctx, propose, writes=[env], overlay=overlay)
+    return land(ctx, propose, writes=[env], overlay=overlay, planned=planned)
 
 
 def promote_into(
@@ -88,6 +97,7 @@ def promote_into(
     reason: str = "",
     automatic: bool,
     overlay: Mapping[str, EnvState] | None = None,
+    planned: Mapping[str, Evidence] | None = None,
 ) -> Landed:
     """Move a release current (and verified) in env's upstream into env."""
     if env.upstream is None:
@@ -124,6 +134,7 @@ def promote_into(
                 automatic=automatic,
                 actor=actor,
                 at=at,
+                attested=snap.attested,
             )
             changes.append(change)
             state = change.state
@@ -166,7 +177,7 @@ def promote_into(
             follow = tuple(a for a in follow if isinstance(a, OpenPullRequest))
         return Proposal(title, tuple(changes), follow)
 
-    return land(ctx, propose, writes=[env], overlay=overlay)
+    return land(ctx, propose, writes=[env], overlay=overlay, planned=planned)
 
 
 def rollback_in(
@@ -193,7 +204,14 @@ def rollback_in(
         changes: list[Change] = []
         for name in models:
             change = plan_rollback(
-                ctx.config, target=state, model=name, to=to, reason=reason, actor=actor, at=at
+                ctx.config,
+                target=state,
+                model=name,
+                to=to,
+                reason=reason,
+                actor=actor,
+                at=at,
+                attested=snap.attested,
             )
             changes.append(change)
             state = change.state

@@ -30,7 +30,7 @@ from leptonci.adapters.images.daemonless import (
 from leptonci.adapters.images.dockerbuild import default_dockerfile, docker_build, docker_push
 from leptonci.adapters.images.layercache import RECORD_FILE, LayerRecord
 from leptonci.adapters.images.layout import OciLayout
-from leptonci.adapters.images.registry import RegistryClient, RetryPolicy
+from leptonci.adapters.images.registry import RegistryClient
 from leptonci.adapters.images.transfer import (
     ProgressFactory,
     load_registry_base,
@@ -47,11 +47,10 @@ from leptonci.core.images import (
     image_tags,
     parse_base,
     parse_destination,
-    plain_http,
-    plain_http_hosts,
 )
 from leptonci.core.plan import Plan
 from leptonci.runtime.context import Context
+from leptonci.runtime.images import registry_client
 
 STORE_DIR = "images"  # under the cache folder: the daemonless builder's blob store
 
@@ -92,22 +91,6 @@ def _verdict_label(verdict: str) -> str:
     return verdict
 
 
-def registry_client(ctx: Context, host: str) -> RegistryClient:
-
-    try:
-        attempts = int(ctx.env.get("LEPTONCI_REGISTRY_RETRIES", "4"))
-        delay = float(ctx.env.get("LEPTONCI_REGISTRY_RETRY_DELAY", "0.5"))
-    except ValueError:
-        raise ConfigError("LEPTONCI_REGISTRY_RETRIES/_RETRY_DELAY must be numbers") from None
-    extra = plain_http_hosts(ctx.env.get("LEPTONCI_REGISTRY_PLAIN_HTTP"))
-    return RegistryClient(
-        host,
-        plain_http=plain_http(host, extra),
-        credentials=registry_credentials(host, ctx.env),
-        retry=RetryPolicy(attempts=max(1, attempts), base_delay=max(0.0, delay)),
-    )
-
-
 def load_base(ctx: Context, base: str) -> BaseImage | None:
     """The base image a build starts from (None for scratch), read from its registry or layout."""
 
@@ -119,7 +102,8 @@ def load_base(ctx: Context, base: str) -> BaseImage | None:
     return load_registry_base(ref, registry_client(ctx, ref.host))
 
 
-def image_store(ctx: Context) -> Any:
+def build_store(ctx: Context) -> Any:
+    """The daemonless builder's blob store, under the cache folder."""
 
     return OciLayout(ctx.cache_dir / STORE_DIR)
 
@@ -174,7 +158,7 @@ def build_image(
     pending = None
     if destination.kind == "layout":
         # the layer goes through the store (a dry run only hashes it, unless recorded)
-        store = None if ctx.dry_run else image_store(ctx)
+        store = None if ctx.dry_run else build_store(ctx)
         artifact = build_artifact(spec, base=base, store=store, record=record)
         size = artifact.size
     else:
@@ -228,7 +212,7 @@ def push_image(ctx: Context, build: BuildPlan) -> BuiltImage:
     if build.builder == "docker":
         return _push_with_docker(ctx, build)
 
-    store = image_store(ctx)
+    store = build_store(ctx)
     progress = _progress(ctx, spec.repository)
     if dest.kind == "layout":
         artifact = build.artifact

@@ -25,9 +25,9 @@ from leptonci.core.candidate import METRICS_FILE, Candidate, load_candidate
 from leptonci.core.errors import ConfigError, RegistryError
 from leptonci.core.images import LAYOUT_PREFIX, parse_destination
 from leptonci.core.training_contract import candidate_label, candidate_tag
-from leptonci.pipeline.build import registry_client
 from leptonci.pipeline.cache import cache_entry, new_tmp, replace_dir, write_trained
 from leptonci.runtime.context import Context
+from leptonci.runtime.images import registry_client
 
 
 def store_for(ctx: Context, registry: str) -> CandidateStore:

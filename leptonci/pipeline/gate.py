@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from leptonci.core.candidate import Candidate
 from leptonci.core.gate import Baseline, Verdict, evaluate_gate
-from leptonci.core.ledger import LEDGER_FILE, parse_ledger
+from leptonci.core.ledger import LEDGER_FILE, ReleaseRecord, parse_ledger
 from leptonci.runtime.context import Context
 
 
-def baseline_for(ctx: Context, *, model: str, against: str) -> Baseline | None:
-    """The release of model current in environment against, or None (first release)."""
+def baseline_record(ctx: Context, *, model: str, against: str) -> ReleaseRecord | None:
+    """The record of model's release current in environment against (None: a first one)."""
     env = ctx.config.env(against)
     path = ctx.root / env.path / LEDGER_FILE
     try:
@@ -22,7 +22,12 @@ def baseline_for(ctx: Context, *, model: str, against: str) -> Baseline | None:
     except FileNotFoundError:
         return None
     ledger = parse_ledger(text, file=f"{env.path}/{LEDGER_FILE}", history_limit=env.history_limit)
-    record = ledger.current_for(model)
+    return ledger.current_for(model)
+
+
+def baseline_for(ctx: Context, *, model: str, against: str) -> Baseline | None:
+    """The release of model current in environment against, or None (first release)."""
+    record = baseline_record(ctx, model=model, against=against)
     if record is None:
         return None
     return Baseline(

@@ -44,9 +44,10 @@ from leptonci.core.train_job import (
     service_manifest,
 )
 from leptonci.core.training_contract import candidate_label, candidate_tag, effective_params
-from leptonci.pipeline.build import image_store, load_base, registry_client, size_text
+from leptonci.pipeline.build import build_store, load_base, size_text
 from leptonci.pipeline.cache import file_sha256, hashed_config, model_files
 from leptonci.runtime.context import Context
+from leptonci.runtime.images import registry_client
 
 if TYPE_CHECKING:
     from leptonci.adapters.images.daemonless import ImageArtifact
@@ -141,7 +142,7 @@ def plan_cluster(
             files=model_files(ctx, model),
             job=job_document(ctx, model, key),
             labels={LABEL_MODEL: model, LABEL_MODEL_HASH: key},
-            store=None if ctx.dry_run else image_store(ctx),
+            store=None if ctx.dry_run else build_store(ctx),
         )
     where = dest.image(TRAIN_REPOSITORY)
     image = f"{where}@{artifact.digest}" if artifact else f"{where}:{tag}"
@@ -256,7 +257,7 @@ class ClusterRun:
         with self.ctx.out.step(f"push training image {action.repository}"):
             result = push_to_registry(
                 artifact,
-                store=image_store(self.ctx),
+                store=build_store(self.ctx),
                 client=registry_client(self.ctx, dest.host),
                 repo=dest.repository(TRAIN_REPOSITORY),
                 tags=action.tags,

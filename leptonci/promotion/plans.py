@@ -24,8 +24,8 @@ from leptonci.core.ledger import (
 )
 from leptonci.core.trailers import Trailers, record_trailers, simple_trailers, verification_trailers
 from leptonci.manifests import ImageTarget, edit_folder
-from leptonci.promotion.rules import check_entry, select_release
-from leptonci.promotion.state import Change, EnvState, initial_verification
+from leptonci.promotion.rules import check_attestation, check_entry, select_release
+from leptonci.promotion.state import Attested, Change, EnvState, initial_verification
 
 
 def plan_promotion(
@@ -40,6 +40,7 @@ def plan_promotion(
     automatic: bool = False,
     actor: str,
     at: str,
+    attested: Attested | None = None,
 ) -> Change:
     """Move a release current (and verified) in upstream into target."""
     if force and not reason.strip():
@@ -56,11 +57,18 @@ def plan_promotion(
         force=force,
         actor=actor,
         at=at,
+        attested=attested,
     )
 
 
 def plan_entry(
-    config: Config, *, target: EnvState, record: ReleaseRecord, actor: str, at: str
+    config: Config,
+    *,
+    target: EnvState,
+    record: ReleaseRecord,
+    actor: str,
+    at: str,
+    attested: Attested | None = None,
 ) -> Change:
     """A freshly built release entering the first environment (the push-to-main flow)."""
     return _enter(
@@ -74,6 +82,7 @@ def plan_entry(
         force=False,
         actor=actor,
         at=at,
+        attested=attested,
     )
 
 
@@ -89,6 +98,7 @@ def _enter(
     force: bool,
     actor: str,
     at: str,
+    attested: Attested | None,
 ) -> Change:
     env = target.name
     current = target.ledger.current_for(record.model)
@@ -108,6 +118,7 @@ def _enter(
             f"{record.release} is already current in {env}",
         )
     check_entry(target, record, automatic=automatic, force=force)
+    check_attestation(target, record, attested)
     new = replace(
         record,
         from_env=from_env,
@@ -140,8 +151,13 @@ def plan_rollback(
     reason: str,
     actor: str,
     at: str,
+    attested: Attested | None = None,
 ) -> Change:
-    """Restore the previous (or named) release: a new commit, quarantine, hold."""
+    """Restore the previous (or named) release: a new commit, quarantine, hold.
+
+    A release named with ``to`` must carry what the environment requires; restoring
+    the previous one does not ask (it entered under the same rules, and a rollback
+    must not wait on a registry)."""
     env = target.name
     ledger = target.ledger
     wanted: ReleaseRecord | None = None
@@ -174,6 +190,7 @@ def plan_rollback(
                 f"{to} is quarantined in {env}",
                 hint=f"lift it with `leptonci unblock {env} {previous.digest}` first",
             )
+        check_attestation(target, previous, attested)
     why = reason.strip() or "rolled back"
     restored = replace(
         previous,

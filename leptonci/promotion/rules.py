@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from leptonci.core.attestation import judge
 from leptonci.core.errors import PromotionRefused, UsageError
 from leptonci.core.imageref import short_digest
 from leptonci.core.ledger import ReleaseRecord
-from leptonci.promotion.state import EnvState
+from leptonci.promotion.state import Attested, EnvState
 
 
 def check_entry(target: EnvState, record: ReleaseRecord, *, automatic: bool, force: bool) -> None:
@@ -67,3 +68,29 @@ def select_release(
                 hint=f"run `leptonci verify {up}`, or use --force --reason TEXT",
             )
     return record
+
+
+def check_attestation(target: EnvState, record: ReleaseRecord, attested: Attested | None) -> None:
+    """Refuse record's digest in an environment that requires attestations it lacks.
+
+    Fail closed: an environment with ``require:`` whose trust or evidence was not read
+    refuses too. ``--force`` does not lift it.
+    """
+    if target.env.require is None:
+        return
+    env, digest = target.name, record.digest
+    head = f"{record.release} ({digest}) may not enter {env}"
+    trust = attested.trust.get(env) if attested is not None else None
+    if attested is None or trust is None:
+        raise PromotionRefused(f"{head}: its attestations were not checked")
+    judgement = judge(
+        attested.evidence(record.image, digest),
+        trust=trust,
+        model=record.model,
+        release=record.release,
+    )
+    if not judgement.ok:
+        raise PromotionRefused(
+            f"{head}: {judgement.problem}",
+            hint=f"check it with `leptonci verify-image {record.image}@{digest} --env {env}`",
+        )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from leptonci.core.actions import Action
+from leptonci.core.attestation import Evidence, Trust
 from leptonci.core.config import EnvironmentConfig
 from leptonci.core.ledger import LEDGER_FILE, Ledger, Verification
 
@@ -42,6 +43,16 @@ class EnvState:
     @property
     def ledger_path(self) -> str:
         return f"{self.env.path}/{LEDGER_FILE}"
+
+
+@dataclass(frozen=True)
+class Attested:
+    """What the read phase learnt for the environments that ``require:`` attestations:
+    whom each trusts, and the attestations on a digest (``evidence(image, digest)``,
+    read once per digest and kept)."""
+
+    trust: Mapping[str, Trust]
+    evidence: Callable[[str, str], Evidence]
 
 
 @dataclass(frozen=True)

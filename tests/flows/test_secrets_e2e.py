@@ -314,3 +314,67 @@ def test_a_git_remote_echoing_credentials_back_leaks_none_of_them(
         server.stop()
     assert "access denied" in "".join(runs.stderrs), "the remote's body is still shown"
     assert not leaks(runs.seen(), {"git remote password": (PASSWORD, CI_USER)})
+
+
+KEY_PASSWORD = 'sign:p@ss/w%rd-ö "k\\e?y'  # ':', '@', '/', '%', non-ASCII, ' ', '"', '\\'
+
+
+def test_signing_keys_passwords_and_oidc_tokens_leak_nowhere(
+    runs: Runs, registry: RegistryServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from leptonci.adapters import keyless
+    from leptonci.commands import build as build_command
+    from leptonci.core.signing import encrypted_pem, generate_signing_key, private_pem
+    from tests.fixtures.keyless import REQUEST_TOKEN, FakeFulcio, FakeOidc
+
+    candidate = build_command.train_model(None)  # type: ignore[arg-type]  # the runs fixture's
+    monkeypatch.setattr(build_command, "planned_candidate", lambda ctx, model: candidate)
+    key = generate_signing_key()
+    encrypted, plain = encrypted_pem(key, KEY_PASSWORD), private_pem(key)
+    key_file = tmp_path / "cosign.key"
+    key_file.write_text(encrypted)
+    monkeypatch.setenv("LEPTONCI_REGISTRY", f"{registry.host}/team")
+    by_file = {"LEPTONCI_SIGNING_KEY_FILE": str(key_file)}
+    # a wrong password, then none, with every output mode and in Actions
+    wrong = {**by_file, "LEPTONCI_SIGNING_PASSWORD": "wrong-Sign-pw-6e"}
+    for flags in MODES:
+        assert runs(*flags, "build", "digits", env=wrong) == ExitCode.BAD_INPUT
+        assert "wrong password" in _error_line(runs.stderrs[-1])
+    assert runs("build", "digits", env={**wrong, "GITHUB_ACTIONS": "true"}) == ExitCode.BAD_INPUT
+    assert _mask_line("wrong-Sign-pw-6e") in runs.masks()
+    assert runs("build", "digits", env=by_file) == ExitCode.BAD_INPUT
+    # the right one (cosign's variable), dry and real; the plain key in a variable
+    right = {**by_file, "COSIGN_PASSWORD": KEY_PASSWORD}
+    assert runs("--json", "build", "digits", "--dry-run", env=right) == 0
+    assert "attach-attestation" in runs.last
+    assert runs("--debug", "build", "digits", env={**right, "GITHUB_ACTIONS": "true"}) == 0
+    assert _mask_line(KEY_PASSWORD) in runs.masks()
+    assert runs("--json", "build", "digits", env={"LEPTONCI_SIGNING_KEY": plain}) == 0
+    # keyless: the request token and the identity token
+    oidc, fulcio = FakeOidc(), FakeFulcio()
+    monkeypatch.setattr(keyless, "backend", lambda: fulcio)
+    try:
+        actions = {**oidc.env, "GITHUB_ACTIONS": "true", "LEPTONCI_SIGNING": "keyless"}
+        assert runs("--json", "build", "digits", env=actions) == 0, runs.last
+        assert _mask_line(REQUEST_TOKEN) in runs.masks() and oidc.issued
+        assert _mask_line(oidc.issued[0]) in runs.masks()
+        broken = {  # another repository: nothing attested there yet, so a token is asked for
+            **actions,
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "bad-Request-tok-44",
+            "LEPTONCI_REGISTRY": f"{registry.host}/other",
+        }
+        assert runs("--debug", "build", "digits", env=broken) == ExitCode.OUTSIDE
+        assert "answered 401" in _error_line(runs.stderrs[-1])
+    finally:
+        oidc.stop()
+    secrets = {
+        "key password": (KEY_PASSWORD, None),
+        "wrong key password": ("wrong-Sign-pw-6e", None),
+        "OIDC request token": (REQUEST_TOKEN, None),
+        "bad OIDC request token": ("bad-Request-tok-44", None),
+        **{f"OIDC token {i}": (t, None) for i, t in enumerate(oidc.issued)},
+    }
+    body_lines = [line for line in plain.splitlines() if not line.startswith("-----")]
+    body_lines += [line for line in encrypted.splitlines() if not line.startswith("-----")]
+    secrets |= {f"private key line {i}": (line, None) for i, line in enumerate(body_lines)}
+    assert not leaks(runs.seen(), secrets)

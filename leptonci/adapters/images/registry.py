@@ -35,6 +35,7 @@ __all__ = [
     "CHUNK_SIZE",
     "MONOLITHIC_LIMIT",
     "TRANSIENT",
+    "PutManifest",
     "RangeMismatch",
     "RegistryClient",
     "RetryPolicy",
@@ -48,6 +49,12 @@ ACCEPT_MANIFESTS = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 PULL, PUSH = frozenset({"pull"}), frozenset({"pull", "push"})
 _SESSION_GONE = {"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"}
 _BEST_EFFORT: tuple[type[Exception], ...] = (*TRANSIENT, RegistryError)
+
+
+@dataclass(frozen=True)
+class PutManifest:
+    digest: str  # as the registry reports it
+    subject: str | None  # the OCI-Subject answer: the registry indexes referrers itself
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,11 @@ class RegistryClient(RegistryConnection):
     # -- manifests -----------------------------------------------------------------
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
         """PUT the exact manifest bytes under ref; returns the digest the registry reports."""
+        return self.push_manifest(repo, ref, data, media_type).digest
+
+    def push_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> PutManifest:
+        """PUT the manifest; the answer says whether the registry took note of a
+        ``subject`` (an ``OCI-Subject`` header: it keeps the referrers list itself)."""
         url = self._url(repo, "manifests", ref)
         headers = {"Content-Type": media_type}
         response = self._retrying(
@@ -252,7 +264,40 @@ class RegistryClient(RegistryConnection):
                 f"registry {self.host} rejected the manifest for {repo}:{ref}: "
                 f"{response.status_code} {error_text(response)}"
             )
-        return response.headers.get("Docker-Content-Digest", sha256_digest(data))
+        digest = response.headers.get("Docker-Content-Digest", sha256_digest(data))
+        return PutManifest(digest, response.headers.get("OCI-Subject"))
+
+    def find_manifest(self, repo: str, ref: str) -> tuple[bytes, str] | None:
+        """The manifest at ref and its media type, or None when the registry has none."""
+        url = self._url(repo, "manifests", ref)
+        headers = {"Accept": ACCEPT_MANIFESTS}
+        response = self._retrying(
+            repo,
+            "read a manifest of",
+            lambda: self.request("GET", url, scopes=((repo, PULL),), headers=headers),
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RegistryError(
+                f"registry {self.host}: GET {repo}:{ref} gave {response.status_code}"
+            )
+        return response.content, response.headers.get("Content-Type", "").split(";")[0].strip()
+
+    def referrers(self, repo: str, digest: str) -> bytes | None:
+        """The referrers API's image index for digest; None when the registry has no
+        referrers API (it answers 404, as distribution 2.x does, or 400/405)."""
+        url = self._url(repo, "referrers", digest)
+        headers = {"Accept": INDEX_TYPES[0]}
+        response = self._retrying(
+            repo,
+            "list the referrers of",
+            lambda: self.request("GET", url, scopes=((repo, PULL),), headers=headers),
+        )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if response.status_code != 200 or media_type != INDEX_TYPES[0]:
+            return None
+        return response.content
 
     def manifest_digest(self, repo: str, ref: str) -> str | None:
         """The digest of the manifest at ref, read from the registry (None when absent)."""
