@@ -12,7 +12,6 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,10 +25,12 @@ from pydantic import (
 )
 from ruamel.yaml.comments import CommentedMap
 
+from leptonci.core.config_errors import data_loc, pydantic_message
 from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import is_repository
 from leptonci.core.images import parse_destination
-from leptonci.core.train_config import TRAIN_KINDS, LocalTraining, TrainConfig
+from leptonci.core.serving_config import ServingConfig, base_conflict
+from leptonci.core.train_config import LocalTraining, TrainConfig
 from leptonci.core.yamldoc import key_path, line_of, load_yaml_with_lines, plain
 
 CONFIG_FILE = "leptonci.yaml"
@@ -100,6 +101,13 @@ class ModelConfig(_Model):
     gate: dict[str, Threshold]
     # Where it trains is not an input of the model: left out of the content hash.
     train: TrainConfig = Field(default_factory=LocalTraining)
+    serving: ServingConfig | None = None  # how the image is served (docs/serving.md)
+
+    @model_validator(mode="after")
+    def _one_base(self) -> ModelConfig:
+        if problem := base_conflict(self.image.base, self.serving):
+            raise ValueError(problem)
+        return self
 
     @field_validator("gate")
     @classmethod
@@ -342,10 +350,10 @@ def check_config(text: str, *, file: str, root: Path) -> tuple[Config | None, li
         found = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")
         errors = []
         for err in found:
-            loc = _data_loc(tuple(err["loc"]), str(err.get("type", "")))
+            loc = data_loc(tuple(err["loc"]), str(err.get("type", "")))
             errors.append(
                 ConfigError(
-                    _pydantic_message(err, loc),
+                    pydantic_message(err, loc),
                     file=file,
                     line=line_of(data, loc),
                     key=key_path(loc),
@@ -356,32 +364,6 @@ def check_config(text: str, *, file: str, root: Path) -> tuple[Config | None, li
         config, data, file=file, root=root
     )
     return config, errors
-
-
-def _data_loc(loc: tuple[Any, ...], kind: str) -> tuple[Any, ...]:
-    """The error's path in the YAML: without pydantic's union tag (models.X.train.TAG.key)."""
-    out: list[Any] = []
-    for i, part in enumerate(loc):
-        if part in TRAIN_KINDS and i > 0 and loc[i - 1] == "train":
-            continue
-        out.append(part)
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        out.append("on")
-    return tuple(out)
-
-
-def _pydantic_message(err: Mapping[str, Any], loc: tuple[Any, ...] = ()) -> str:
-    kind = err.get("type", "")
-    if kind == "extra_forbidden" and "train" in loc[:-1] and "local" in tuple(err["loc"]):
-        return "only for on: kubernetes (this model trains on: local)"
-    if kind == "extra_forbidden":
-        return "unknown key (typo?)"
-    if kind == "union_tag_invalid":
-        return f"{err.get('ctx', {}).get('tag')!r} is not one of: {', '.join(TRAIN_KINDS)}"
-    if kind == "missing":
-        return "required key missing"
-    msg = str(err.get("msg", "invalid value"))
-    return msg.removeprefix("Value error, ")
 
 
 def _env_line(data: CommentedMap, index: int, key: str) -> int | None:

@@ -112,13 +112,14 @@ class BaseRef:
         if self.kind == "scratch":
             return "scratch"
         if self.kind == "layout":
-            return f"{LAYOUT_PREFIX}{self.layout_dir}:{self.reference}"
+            sep = "@" if is_digest(self.reference) else ":"
+            return f"{LAYOUT_PREFIX}{self.layout_dir}{sep}{self.reference}"
         sep = "@" if is_digest(self.reference) else ":"
         return f"{self.host}/{self.repository}{sep}{self.reference}"
 
 
 def parse_base(text: str) -> BaseRef:
-    """``scratch`` | ``[HOST/]REPO[:TAG][@DIGEST]`` | ``oci-layout:DIR[:TAG]``.
+    """``scratch`` | ``[HOST/]REPO[:TAG][@DIGEST]`` | ``oci-layout:DIR[:TAG|@DIGEST]``.
 
     A reference without a host is Docker Hub's (``library/`` for a one-part name), and
     without a tag or digest it is ``latest``. Given both, the digest is what is pulled.
@@ -128,6 +129,9 @@ def parse_base(text: str) -> BaseRef:
         return BaseRef("scratch")
     if text.startswith(LAYOUT_PREFIX):
         rest = text[len(LAYOUT_PREFIX) :]
+        folder, at, digest = rest.rpartition("@")
+        if at and is_digest(digest):
+            return BaseRef("layout", layout_dir=folder, reference=digest)
         folder, sep, tag = rest.rpartition(":")
         if not sep or "/" in tag:
             folder, tag = rest, "latest"

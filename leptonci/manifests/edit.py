@@ -1,8 +1,9 @@
 """Pinning an image in an environment's manifests: pure text in, text out.
 
 An edit rewrites every place that holds the target image: kustomize ``images:``
-entries (``kustomize``), ``image:`` fields of workloads and KServe (``workloads``), and
-Flux setter comments (``setters``). Only the changed scalars' characters are replaced
+entries (``kustomize``), ``image:`` fields of workloads and KServe, image volume
+references and ``oci://`` storage URIs (``workloads``), and Flux setter comments
+(``setters``). Only the changed scalars' characters are replaced
 (in their own quoting style), so the rest of a file (comments, order, quoting, anchors,
 flow style, documents, CRLF) stays byte for byte the same. Files that cannot hold a
 target are returned without parsing.
@@ -25,7 +26,7 @@ from leptonci.manifests.nodes import Mapping as YMapping
 from leptonci.manifests.setters import apply_setters, claim_setters
 from leptonci.manifests.splice import Splicer
 from leptonci.manifests.target import ImageTarget
-from leptonci.manifests.workloads import image_fields
+from leptonci.manifests.workloads import image_fields, located_fields
 
 
 def edit_text(
@@ -66,18 +67,33 @@ def edit_folder(files: Mapping[str, str], target: ImageTarget) -> dict[str, str]
     """The YAML files of a folder that pinning ``target`` changes: {path: new text}.
 
     Paths are relative ("/"-separated). Every file is edited; only the shallowest
-    kustomization (the folder's own) gets an ``images:`` entry added when it has none.
+    kustomization (the folder's own) gets an ``images:`` entry added when it has none,
+    and only when no field kustomize cannot reach (an image volume reference, a storage
+    URI) pins the image already: an entry there would pin nothing.
     """
     yaml_paths = sorted(p for p in files if p.endswith((".yaml", ".yml")))
     kfiles = [p for p in yaml_paths if is_kustomization_file(p)]
     top = min(kfiles, key=lambda p: (p.count("/"), p)) if kfiles else None
+    direct = any(_pins_directly(files[p], target, path=p) for p in yaml_paths)
     changed: dict[str, str] = {}
     for path in yaml_paths:
         old = files[path]
-        new = edit_text(old, target, path=path, add_missing=path == top)
+        new = edit_text(old, target, path=path, add_missing=path == top and not direct)
         if new != old:
             changed[path] = new
     return changed
+
+
+def _pins_directly(text: str, target: ImageTarget, *, path: str) -> bool:
+    """Whether text holds target in a field kustomize's ``images:`` does not rewrite."""
+    if target.name not in text and target.new_name not in text:
+        return False
+    names = (target.name, target.new_name)
+    return any(
+        not reached and split_ref(scalar.value.removeprefix(prefix))[0] in names
+        for doc in locate(text, path=path)
+        for scalar, prefix, reached in located_fields(doc)
+    )
 
 
 def current_image(

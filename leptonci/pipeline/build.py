@@ -49,6 +49,7 @@ from leptonci.core.images import (
     parse_destination,
 )
 from leptonci.core.plan import Plan
+from leptonci.core.serving_config import build_base
 from leptonci.runtime.context import Context
 from leptonci.runtime.images import registry_client
 
@@ -133,7 +134,7 @@ def build_image(
         source_commit=source.commit,
         source_time=source.time,
         source_url=source.url,
-        base=model.image.base,
+        base=build_base(model.image.base, model.serving),
         model_base_path=model.image.model_base_path,
         tags=image_tags(release, source.short if source.commit else ""),
     )

@@ -227,3 +227,37 @@ def test_empty_flow_images_list_gets_the_entry() -> None:
         "kind: Kustomization\nimages: [{name: leptonci/digits, newName: 127.0.0.1:5000/ns/digits,"
         f" newTag: r-1, digest: {DIGEST}}}]\n"
     )
+
+
+VOLUME_PATCH = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: digits
+spec:
+  template:
+    spec:
+      volumes:
+        - name: model
+          image:
+            reference: leptonci/digits:unreleased
+"""
+
+
+def test_an_image_volume_patch_is_pinned_and_no_images_entry_is_added() -> None:
+    # kustomize's images: does not reach volume references: an entry would pin nothing
+    files = {
+        "env/kustomization.yaml": "resources:\n  - ../base\npatches:\n  - path: model.yaml\n",
+        "env/model.yaml": VOLUME_PATCH,
+    }
+    changed = edit_folder(files, TARGET)
+    assert changed == {"env/model.yaml": VOLUME_PATCH.replace("leptonci/digits:unreleased", PINNED)}
+    assert current_image(files, "leptonci/digits") == "leptonci/digits:unreleased"
+    pinned = current_image({**files, **changed}, "leptonci/digits", new_name=TARGET.new_name)
+    assert pinned == PINNED
+    assert edit_folder({**files, **changed}, TARGET) == {}
+
+
+def test_a_container_image_beside_an_image_volume_still_gets_its_entry() -> None:
+    files = {"env/kustomization.yaml": "resources:\n  - app.yaml\n", "env/app.yaml": DEPLOYMENT}
+    assert "env/kustomization.yaml" in edit_folder(files, TARGET)
