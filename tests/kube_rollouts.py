@@ -32,6 +32,8 @@ import kmock
 import pytest
 from kmock import KubernetesEmulator, KubernetesError
 
+from leptonci.adapters.kube_rollout import volume_images
+
 NAMESPACE = "ml-dev"
 NAME = "digits-serving"
 IMAGE = "registry.example/leptonci/digits"
@@ -483,8 +485,8 @@ class RolloutActor:
         The generation is the API server's (the emulator bumps it on a spec change).
         """
         meta, spec = deployment.get("metadata") or {}, deployment.get("spec") or {}
-        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-        self.image = str(containers[0].get("image", "")) if containers else ""
+        images = model_images((spec.get("template") or {}).get("spec") or {})
+        self.image = images[0] if images else ""
         self.replicas = int(spec.get("replicas") or 1)
         self.generation = int(meta.get("generation") or 1)
         self.revision += 1
@@ -504,6 +506,13 @@ class RolloutActor:
         """The new pods start and crash: one updated replica, a pod in CrashLoopBackOff."""
         self.progress(updated=1, ready=0, available=0, total=1)
         self.pod(waiting="CrashLoopBackOff", restarts=3)
+
+
+def model_images(pod_spec: dict[str, Any]) -> list[str]:
+    """The images that carry the release: the image volumes' (a stock server mounting the
+    model image), else the containers'."""
+    containers = [str(c.get("image", "")) for c in pod_spec.get("containers") or []]
+    return volume_images(pod_spec) or containers
 
 
 class FakeDeploymentController(threading.Thread):
@@ -547,10 +556,7 @@ class FakeDeploymentController(threading.Thread):
         deployment = self.actor.read()
         if deployment is None:
             return
-        images = [
-            str(c.get("image", ""))
-            for c in deployment["spec"]["template"]["spec"].get("containers") or []
-        ]
+        images = model_images(deployment["spec"]["template"]["spec"])
         if not images or images[0] == (self.rolled[-1] if self.rolled else None):
             return
         self.actor.adopt(deployment)

@@ -141,13 +141,13 @@ def test_promotion_rules(
     assert record.reason == reason
     writes = [a for a in change.actions if isinstance(a, WriteFile)]
     assert {w.path for w in writes} == {
-        "environments/staging/kustomization.yaml",
         "environments/staging/ledger.yaml",
+        "environments/staging/model.yaml",
     }
     assert all(w.path.startswith("environments/staging/") for w in writes)
     commit = change.actions[-1]
     assert isinstance(commit, GitCommit) and commit.paths == ("environments/staging",)
-    assert record.digest in next(w.new for w in writes if w.path.endswith("kustomization.yaml"))
+    assert record.digest in next(w.new for w in writes if w.path.endswith("model.yaml"))
     ledger = parse_ledger(writes[-1].new, file="ledger.yaml")
     assert ledger.current_for("digits") == record
     # the trailers alone give back the same record

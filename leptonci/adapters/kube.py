@@ -20,7 +20,7 @@ from leptonci.adapters.kube_client import (
     request_json,
     with_retries,
 )
-from leptonci.adapters.kube_rollout import VerifyResult, normalize_digest
+from leptonci.adapters.kube_rollout import VerifyResult, normalize_digest, volume_images
 from leptonci.adapters.kube_watch import parse_workload, verify_rollout
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ConfigError
@@ -173,7 +173,9 @@ def live_image(
     *,
     policy: RetryPolicy | None = None,
 ) -> str | None:
-    """The image the workload's pod template runs (first container), or None if absent."""
+    """The image the workload's pod template runs, or None if absent: the first image
+    volume's reference where there is one (the model mounted into a stock server), else
+    the first container's."""
     api = api_client if api_client is not None else load_api_client(cluster)
     _, name = parse_workload(cluster.workload)
     path = f"/apis/apps/v1/namespaces/{cluster.namespace}/deployments/{name}"
@@ -191,7 +193,7 @@ def live_image(
     )
     if deployment is None:
         return None
-    containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
-        "containers"
-    ) or []
-    return redact(str(containers[0].get("image"))) if containers else None
+    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = spec.get("containers") or []
+    images = volume_images(spec) or [str(c.get("image")) for c in containers]
+    return redact(images[0]) if images else None

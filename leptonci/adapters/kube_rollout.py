@@ -56,9 +56,23 @@ def _containers(pod_spec: Obj) -> list[Obj]:
     return list(pod_spec.get("containers") or [])
 
 
+def pod_images(pod_spec: Obj) -> list[str]:
+    """Every image a pod spec runs: its containers', then its image volumes' references
+    (a stock server with the model image mounted as a volume carries the digest there)."""
+    return [str(c.get("image", "")) for c in _containers(pod_spec)] + volume_images(pod_spec)
+
+
+def volume_images(pod_spec: Obj) -> list[str]:
+    """The references of a pod spec's image volumes."""
+    volumes = pod_spec.get("volumes") or []
+    return [
+        str(v["image"]["reference"]) for v in volumes if (v.get("image") or {}).get("reference")
+    ]
+
+
 def template_images(deployment: Obj) -> list[str]:
     spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
-    return [str(c.get("image", "")) for c in _containers(spec)]
+    return pod_images(spec)
 
 
 def carries_digest(images: list[str], digest: str) -> bool:
@@ -102,7 +116,7 @@ def new_replicaset(deployment: Obj, replicasets: Mapping[str, Obj]) -> Obj | Non
     images = template_images(deployment)
     for rs in owned:
         rs_spec = ((rs.get("spec") or {}).get("template") or {}).get("spec") or {}
-        if [str(c.get("image", "")) for c in _containers(rs_spec)] == images:
+        if pod_images(rs_spec) == images:
             return rs
     return None
 
@@ -126,9 +140,7 @@ def new_pods(state: RolloutState, digest: str) -> list[Obj]:
     return [
         pod
         for pod in state.pods.values()
-        if carries_digest(
-            [str(c.get("image", "")) for c in _containers(pod.get("spec") or {})], digest
-        )
+        if carries_digest(pod_images(pod.get("spec") or {}), digest)
     ]
 
 

@@ -39,8 +39,7 @@ def edit_text(
     """
     is_kfile = is_kustomization_file(path)
     if not (
-        target.name in text
-        or target.new_name in text
+        any(name in text for name in target.names)
         or (target.policy is not None and "$imagepolicy" in text)
         or is_kfile
         or "Kustomization" in text
@@ -58,7 +57,7 @@ def edit_text(
             edit_kustomization(out, doc, target, add_missing=add_missing)
         for scalar, prefix in image_fields(doc):
             name, _, _ = split_ref(scalar.value.removeprefix(prefix))
-            if name in (target.name, target.new_name):
+            if name in target.names:
                 out.set(scalar, prefix + target.ref)
     return out.result()
 
@@ -86,11 +85,10 @@ def edit_folder(files: Mapping[str, str], target: ImageTarget) -> dict[str, str]
 
 def _pins_directly(text: str, target: ImageTarget, *, path: str) -> bool:
     """Whether text holds target in a field kustomize's ``images:`` does not rewrite."""
-    if target.name not in text and target.new_name not in text:
+    if not any(name in text for name in target.names):
         return False
-    names = (target.name, target.new_name)
     return any(
-        not reached and split_ref(scalar.value.removeprefix(prefix))[0] in names
+        not reached and split_ref(scalar.value.removeprefix(prefix))[0] in target.names
         for doc in locate(text, path=path)
         for scalar, prefix, reached in located_fields(doc)
     )

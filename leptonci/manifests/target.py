@@ -21,10 +21,16 @@ class ImageTarget:
     tag: str | None
     digest: str  # "sha256:<64 hex>"
     policy: str | None = None  # Flux "ns:policy" whose setter comments to apply
+    # Repositories the image was pinned under before (the environment's ledger says which):
+    # a field kustomize cannot reach holds the pinned repository, not ``name``, and must
+    # still match when the registry moved.
+    previous: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_name("image name", self.name)
         _check_name("image repository", self.new_name)
+        for old in self.previous:
+            _check_name("earlier image repository", old)
         if not isinstance(self.digest, str) or not is_digest(self.digest):
             raise ConfigError(f"bad digest {self.digest!r} for an image pin", hint=HINTS["digest"])
         if self.tag is not None and not is_tag(self.tag):
@@ -33,6 +39,11 @@ class ImageTarget:
             raise ConfigError(
                 f"bad Flux image policy {self.policy!r}", hint="write it as NAMESPACE:POLICY"
             )
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every repository a field holding this image may name."""
+        return frozenset((self.name, self.new_name, *self.previous))
 
     @cached_property  # edits read it once per matched field
     def image(self) -> ImageRef:

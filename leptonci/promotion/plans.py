@@ -295,6 +295,7 @@ def _commit(
         new_name=record.image,
         tag=record.release,
         digest=record.digest,
+        previous=_pinned_before(target.ledger, record.model),
     )
     changed = edit_folder(target.files, image)
     writes = [
@@ -315,6 +316,12 @@ def _commit(
         after=record.release,
     )
     return ledger_change
+
+
+def _pinned_before(ledger: Ledger, model: str) -> tuple[str, ...]:
+    """The repositories the environment's ledger has pinned the model's image under."""
+    records = [ledger.current_for(model), *ledger.history]
+    return tuple(dict.fromkeys(r.image for r in records if r is not None and r.model == model))
 
 
 def _ledger_commit(

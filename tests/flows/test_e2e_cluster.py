@@ -235,8 +235,8 @@ def test_a_crash_looping_rollout_is_rolled_back(
     assert current is not None and current.release == GOOD.release
     assert current.action == "rollback" and current.verification.result == "verified"
     assert ledger.is_quarantined(BAD.digest) and ledger.held
-    kustomization = rig.clone.remote_file("environments/staging/kustomization.yaml")
-    assert f"digest: {GOOD.digest}" in kustomization and BAD.digest not in kustomization
+    pinned = rig.clone.remote_file("environments/staging/model.yaml")  # the image volume
+    assert f"@{GOOD.digest}" in pinned and BAD.digest not in pinned
     # new commits on top of the earlier tip (never a force-push), the rollback among them
     assert git(rig.clone.remote, "merge-base", "--is-ancestor", before, "main") == ""
     subjects = rig.clone.remote_git("log", "--format=%s", f"{before}..main").splitlines()

@@ -29,14 +29,14 @@ def test_auto_promotion_into_staging_is_one_commit_in_its_folder(
     )
     changed = example_clone.remote_git("show", "--name-only", "--format=", "main").split()
     assert changed == [
-        "environments/staging/kustomization.yaml",
         "environments/staging/ledger.yaml",
+        "environments/staging/model.yaml",
     ]
     trailers = example_clone.remote_git("log", "-1", "--format=%(trailers:only)", "main")
     assert f"Leptonci-Release: {record.release}" in trailers
     assert "Leptonci-Action: promote" in trailers and "Leptonci-From: dev" in trailers
-    kustomization = example_clone.remote_file("environments/staging/kustomization.yaml")
-    assert f"digest: {record.digest}" in kustomization
+    pinned = example_clone.remote_file("environments/staging/model.yaml")  # the image volume
+    assert f"reference: {record.image}:{record.release}@{record.digest}" in pinned
     # the local clone sits on the pushed commit, clean
     assert example_clone.git("rev-parse", "HEAD") == example_clone.remote_git("rev-parse", "main")
     assert example_clone.git("status", "--porcelain") == ""

@@ -32,8 +32,8 @@ def test_rollback_restores_quarantines_and_holds(
     current = ledger.current_for("digits")
     assert current is not None and current.release == good.release and current.action == "rollback"
     assert ledger.is_quarantined(bad.digest) and ledger.held
-    kustomization = example_clone.remote_file("environments/dev/kustomization.yaml")
-    assert f"digest: {good.digest}" in kustomization and bad.digest not in kustomization
+    pinned = example_clone.remote_file("environments/dev/model.yaml")  # the image volume
+    assert f"@{good.digest}" in pinned and bad.digest not in pinned
     trailers = example_clone.remote_git("log", "-1", "--format=%(trailers:only)", "main")
     assert (
         "Leptonci-Action: rollback" in trailers and f"Leptonci-Quarantine: {bad.digest}" in trailers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from leptonci.core.errors import ConfigError
@@ -261,3 +263,19 @@ def test_an_image_volume_patch_is_pinned_and_no_images_entry_is_added() -> None:
 def test_a_container_image_beside_an_image_volume_still_gets_its_entry() -> None:
     files = {"env/kustomization.yaml": "resources:\n  - app.yaml\n", "env/app.yaml": DEPLOYMENT}
     assert "env/kustomization.yaml" in edit_folder(files, TARGET)
+
+
+def test_a_direct_field_pinned_under_an_earlier_registry_is_still_found() -> None:
+    earlier = VOLUME_PATCH.replace(
+        "leptonci/digits:unreleased", f"old.example/ml/digits@{OLD_DIGEST}"
+    )
+    files = {
+        "env/kustomization.yaml": "patches:\n  - path: model.yaml\n",
+        "env/model.yaml": earlier,
+    }
+    moved = dataclasses.replace(TARGET, previous=("old.example/ml/digits",))
+    assert edit_folder(files, moved) == {
+        "env/model.yaml": VOLUME_PATCH.replace("leptonci/digits:unreleased", PINNED)
+    }
+    # without the ledger's word the field is someone else's image: left alone
+    assert "env/model.yaml" not in edit_folder(files, TARGET)
