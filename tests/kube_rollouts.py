@@ -10,6 +10,7 @@ the test rig only:
 - server-side apply creating a missing object (kmock only patches existing ones), and
   bumping ``metadata.generation`` when an apply changes the spec, as an API server does;
 - injected failures: N requests answered 503, watch streams dropped, 410 Gone in-stream;
+- a server version a test can set (``server_version``, for the image volume check);
 - pod logs (``pods/NAME/log``, with ``follow`` and ``tailLines``) served from the files a
   test actor registers in ``pod_logs`` (``tests/kube_jobs.py`` runs pods as processes).
 The emulator is async (aiohttp); it runs on its own event loop in a thread so that the
@@ -62,6 +63,12 @@ class RolloutEmulator(KubernetesEmulator):
     drop_epoch: int = 0  # bump to end every open watch stream at its next event
     # (namespace, pod) -> (its container's log file, set once the container has ended)
     pod_logs: dict[tuple[str, str], tuple[Path, threading.Event]] = attrs.field(factory=dict)
+    # what /version reports (kmock's own answer is a fixed 1.26)
+    server_version: tuple[str, str] = ("1", "35")
+
+    async def _serve_server_version(self, request: kmock.Request) -> Any:
+        major, minor = self.server_version
+        return {"major": major, "minor": minor, "gitVersion": f"v{major}.{minor.rstrip('+')}.0"}
 
     async def _handle(self, request: kmock.Request) -> Any:
         from_actor = request.headers.get(ACTOR_HEADER) == "1"

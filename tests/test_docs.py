@@ -10,6 +10,7 @@ import argparse
 import itertools
 import re
 import shlex
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,13 +149,28 @@ def test_the_readme_states_the_exit_codes_the_cli_prints() -> None:
 
 
 def config_reference() -> str:
-    [block] = blocks_in(section(README, "Config reference"))
-    return block
+    return blocks_in(section(README, "Config reference"))[0]
+
+
+def other_shapes() -> list[str]:
+    """The blocks after the reference: each a ``serving:`` section in place of its own."""
+    return blocks_in(section(README, "Config reference"))[1:]
+
+
+def with_serving(block: str) -> str:
+    """The config reference with its model's ``serving:`` section replaced by block."""
+    reference = config_reference()
+    start = reference.index("    serving:")
+    end = reference.index("\n    gate:", start) + 1
+    return reference[:start] + textwrap.indent(block, "    ") + reference[end:]
 
 
 def test_the_config_reference_is_a_valid_config(tmp_path: Path) -> None:
     config = parse_config(config_reference(), file="README.md", root=tmp_path)
     assert set(config.models) == {"digits"}
+    assert len(other_shapes()) == 2
+    for block in other_shapes():
+        parse_config(with_serving(block), file="README.md", root=tmp_path)
 
 
 def field_paths(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
@@ -186,6 +202,8 @@ def key_paths(node: Any, prefix: str = "") -> Iterator[str]:
 def test_the_config_reference_shows_every_key() -> None:
     data = YAML(typ="safe").load(config_reference())
     shown = set(key_paths(data))
+    for block in other_shapes():
+        shown |= {f"models.digits.{p}" for p in key_paths(YAML(typ="safe").load(block))}
     # models.NAME and gate.METRIC are names the user picks; fold them into the schema path.
     shown |= {
         re.sub(r"^models\.[^.]+", "models", re.sub(r"\.gate\.[^.]+", ".gate", p)) for p in shown

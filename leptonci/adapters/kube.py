@@ -39,6 +39,7 @@ __all__ = [
     "load_api_client",
     "normalize_digest",
     "render_overlay",
+    "server_version",
     "verify_rollout",
 ]
 
@@ -197,3 +198,19 @@ def live_image(
     containers = spec.get("containers") or []
     images = volume_images(spec) or [str(c.get("image")) for c in containers]
     return redact(images[0]) if images else None
+
+
+def server_version(
+    cluster: ClusterConfig,
+    api_client: ApiClient | None = None,
+    *,
+    policy: RetryPolicy | None = None,
+) -> tuple[str, str]:
+    """The API server's (major, minor) as /version reports them (minor may end in "+")."""
+    api = api_client if api_client is not None else load_api_client(cluster)
+    data = with_retries(
+        lambda: request_json(api, "GET", "/version"),
+        what="reading the cluster's version",
+        policy=policy,
+    )
+    return str(data.get("major", "")), str(data.get("minor", ""))

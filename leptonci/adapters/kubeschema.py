@@ -3,14 +3,26 @@
 Through kubernetes-validate (imported here only, and only when a check runs: it loads
 large schema files). The answer is a ``SchemaViolation`` naming the key path and the
 problem, or None; the caller knows the file and line and words the error.
+
+Custom resources have no published schema there. A KServe InferenceService is checked
+against a local structural schema instead (``templates/inferenceservice-v1beta1.schema
+.json``: the fields leptonci reads and pins, with their types, not the whole CRD).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
-KUBERNETES_VERSION = "1.32"
+KUBERNETES_VERSION = "1.35"  # image volumes: beta and on by default
+_LOCAL_SCHEMAS = {
+    ("serving.kserve.io/v1beta1", "InferenceService"): "inferenceservice-v1beta1.schema.json"
+}
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,9 @@ def violation(
     a custom resource, has no schema to check against)."""
     import kubernetes_validate
 
+    local = _LOCAL_SCHEMAS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+    if local is not None:
+        return _local_violation(obj, local)
     try:
         kubernetes_validate.validate(dict(obj), desired_version=version, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
@@ -42,3 +57,21 @@ def violation(
             message = message.replace("Additional properties are not allowed", "unknown field")
         return SchemaViolation(tuple(exc.path), message)
     return None
+
+
+@cache
+def _local_schema(name: str) -> dict[str, Any]:
+    return json.loads((_TEMPLATES / name).read_text())  # type: ignore[no-any-return]
+
+
+def _local_violation(obj: Mapping[str, object], schema: str) -> SchemaViolation | None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_local_schema(schema))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(obj)))
+    if error is None:
+        return None
+    message = error.message.split("\n")[0]
+    if "Additional properties" in message:
+        message = message.replace("Additional properties are not allowed", "unknown field")
+    return SchemaViolation(tuple(error.absolute_path), message)

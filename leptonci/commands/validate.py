@@ -3,7 +3,9 @@
 Each source manifest is parsed (YAML errors name file and line) and checked against the
 Kubernetes schemas (errors name file, line and key path); then each overlay is rendered
 with kustomize, where kubectl or kustomize is installed, and the rendered objects are
-checked too. Every error found is reported (each an annotation in GitHub Actions, on
+checked too, and against each model's serving shape (``engine/serving.py``: the model
+image in a place leptonci pins, mounted where the server reads it; with a cluster, image
+volumes available there). Every error found is reported (each an annotation in GitHub Actions, on
 its file and line), not only the first; any error exits 2.
 """
 
@@ -19,6 +21,7 @@ from leptonci.adapters import kubeschema, kustomize
 from leptonci.core.config import CONFIG_FILE, Config, check_config
 from leptonci.core.errors import ConfigError, ExitCode, LeptonError
 from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
+from leptonci.engine import serving
 from leptonci.engine.envfiles import read_ledger
 from leptonci.runtime.attestations import trust_for
 from leptonci.runtime.context import Context
@@ -155,8 +158,16 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
         if env.name in broken:
             continue
         rendered = _attempt(errors, partial(_render, ctx.root, env.path))
-        if rendered is not None:
-            checked.append(Checked(f"overlay {env.name}", f"renders {rendered} valid object(s)"))
+        if rendered is None:
+            continue
+        checked.append(Checked(f"overlay {env.name}", f"renders {len(rendered)} valid object(s)"))
+        ledger = _attempt(errors, partial(read_ledger, ctx.root, env))
+        for found, problems in (
+            serving.check_environment(config, env, rendered, ledger=ledger),
+            serving.check_cluster(ctx, config, env),
+        ):
+            checked += [Checked(what, detail) for what, detail in found]
+            errors += problems
     return checked
 
 
@@ -171,11 +182,26 @@ def _bases(folder: Path, *, root: Path) -> set[Path]:
     return out
 
 
+def _patch_files(folder: Path) -> set[Path]:
+    """The overlay's patch files: partial objects, checked once rendered, not alone."""
+    path = folder / "kustomization.yaml"
+    try:
+        data = plain(load_yaml_with_lines(path.read_text(), file=str(path)))
+    except (OSError, ConfigError):
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    found = [p.get("path") for p in data.get("patches") or [] if isinstance(p, dict)]
+    found += list(data.get("patchesStrategicMerge") or [])
+    return {(folder / str(p)).resolve() for p in found if isinstance(p, str)}
+
+
 def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
     count = 0
+    patches = _patch_files(folder)
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         rel = str(path.relative_to(root.resolve()) if path.is_absolute() else path)
-        if path.name == "ledger.yaml":
+        if path.name == "ledger.yaml" or path.resolve() in patches:
             continue
         docs = _attempt(errors, partial(_read_documents, path, rel))
         for offset, doc in docs or ():
@@ -235,13 +261,14 @@ def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> None:
     )
 
 
-def _render(root: Path, env_path: str) -> int | None:
+def _render(root: Path, env_path: str) -> list[dict[str, Any]] | None:
+    """The overlay's rendered objects, each schema-checked; None without kustomize."""
     if kustomize.renderer() is None:
         return None
     text = kustomize.render(root, env_path)
-    count = 0
+    objects = []
     for _offset, doc in _documents(text, file=f"{env_path} (rendered)"):
         if isinstance(doc, dict) and doc.get("kind"):
             _schema_check(doc, file=f"{env_path} (rendered)")
-            count += 1
-    return count
+            objects.append(plain(doc))
+    return objects

@@ -16,18 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from leptonci.core.serving_contract import POD_SPEC_PATHS
 from leptonci.manifests.nodes import Mapping, Node, Scalar, Sequence, get, get_path, text_of
 
-WORKLOAD_POD_SPEC: dict[str, tuple[str, ...]] = {
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Rollout": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    "Pod": ("spec",),
-}
+WORKLOAD_POD_SPEC = POD_SPEC_PATHS  # kinds with a pod template, and where it is
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 KSERVE_COMPONENTS = ("predictor", "transformer", "explainer")
 
