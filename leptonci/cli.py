@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "validate",
-        "check leptonci.yaml, the ledgers, and every environment's manifests and kustomize render",
+        "check leptonci.yaml, the ledgers, every environment's manifests and kustomize render, "
+        "and each model's serving contract (docs/serving.md)",
     )
     p.set_defaults(run=lambda a: lambda ctx: validate.run(ctx))
 
