@@ -7,6 +7,7 @@ import pytest
 
 from leptonci.core.config import load_config, parse_config
 from leptonci.core.errors import ConfigError
+from leptonci.core.serving_config import build_base
 from leptonci.runtime.context import Context
 
 
@@ -116,3 +117,60 @@ environments:
     config = parse_config(text, file="leptonci.yaml", root=tmp_path)
     assert config.env("dev").require.kinds == ("verdict",)  # type: ignore[union-attr]
     assert config.env("prod").require.kinds == ("verdict", "provenance")  # type: ignore[union-attr]
+
+
+PINNED_BASE = "reg.example/tfs@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    "serving, image, where, message",
+    [
+        ("{shape: vol}", "", "serving.shape", "'vol' is not one of: volume, bake, kserve"),
+        ("{volume: model}", "", "serving.shape", "give shape: one of volume, bake, kserve"),
+        ("{shape: volume, base: x}", "", "serving.base", "unknown key"),
+        ("{shape: volume, container: Serving_1}", "", "serving.container", "should match"),
+        ("{shape: bake}", "", "serving.base", "required key missing"),
+        ("{shape: bake, base: scratch}", "", "serving.base", "needs a serving base image"),
+        ("{shape: bake, base: 'reg.example/tfs:2.18'}", "", "serving.base", "not pinned by"),
+        ("{shape: bake, base: 'oci-layout:bases/tfs:2'}", "", "serving.base", "not pinned by"),
+        (f"{{shape: bake, base: '{PINNED_BASE}'}}", "busybox", "models.m", "give the serving"),
+        ("{shape: volume}", "busybox", "models.m", "image.base must be scratch"),
+        ("{shape: kserve, inference_service: -x}", "", "inference_service", "should match"),
+    ],
+)
+def test_a_serving_section_is_checked(
+    tmp_path: Path, serving: str, image: str, where: str, message: str
+) -> None:
+    base = f"\n    image: {{base: {image}}}" if image else ""
+    text = f"""project: p
+models:
+  m:
+    path: m{base}
+    serving: {serving}
+    gate: {{acc: {{min: 0.5}}}}
+environments: [{{name: dev, path: e}}]
+"""
+    with pytest.raises(ConfigError) as failed:
+        parse_config(text, file="leptonci.yaml", root=tmp_path)
+    assert message in str(failed.value)
+    assert where in str(failed.value) and "leptonci.yaml:" in str(failed.value)
+
+
+@pytest.mark.parametrize(
+    "serving, base",
+    [
+        ("{shape: volume}", "scratch"),
+        ("{shape: kserve}", "scratch"),
+        (f"{{shape: bake, base: '{PINNED_BASE}'}}", PINNED_BASE),
+        ("{shape: bake, base: 'oci-layout:bases/tfs@sha256:" + "b" * 64 + "'}", None),
+    ],
+)
+def test_bake_builds_on_its_serving_base(tmp_path: Path, serving: str, base: str | None) -> None:
+    text = f"""project: p
+models:
+  m: {{path: m, serving: {serving}, gate: {{acc: {{min: 0.5}}}}}}
+environments: [{{name: dev, path: e}}]
+"""
+    model = parse_config(text, file="leptonci.yaml", root=tmp_path).model("m")
+    built_on = build_base(model.image.base, model.serving)
+    assert built_on == (base if base is not None else model.serving.base)  # type: ignore[union-attr]

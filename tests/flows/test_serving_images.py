@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from leptonci.core.candidate import Candidate
+from leptonci.core.config import load_config
+from leptonci.core.errors import ConfigError
 from leptonci.pipeline.build import build_image, push_image
 from tests.fixtures import skopeo
 from tests.fixtures.docker_engine import _busybox_rootfs
@@ -117,9 +119,6 @@ def test_a_baked_image_runs_the_base_entrypoint_on_the_model(
 
 
 def test_bake_refuses_a_base_pinned_by_tag_alone(tmp_path: Path) -> None:
-    from leptonci.core.config import load_config
-    from leptonci.core.errors import ConfigError
-
     serving = "      shape: bake\n      base: registry.example/base/server:1\n"
     root = make_repo(tmp_path / "repo", registry="oci-layout:.leptonci/oci", serving=serving)
     with pytest.raises(ConfigError, match="not pinned by digest") as info:
