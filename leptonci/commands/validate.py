@@ -182,15 +182,18 @@ def _bases(folder: Path, *, root: Path) -> set[Path]:
     return out
 
 
-def _patch_files(folder: Path) -> set[Path]:
-    """The overlay's patch files: partial objects, checked once rendered, not alone."""
+def _patch_files(folder: Path) -> set[Path] | None:
+    """The overlay's patch files: partial objects, checked once rendered, not alone.
+    None when the kustomization cannot be read (so which files are patches is unknown)."""
     path = folder / "kustomization.yaml"
+    if not path.is_file():
+        return set()
     try:
         data = plain(load_yaml_with_lines(path.read_text(), file=str(path)))
     except (OSError, ConfigError):
-        return set()
+        return None
     if not isinstance(data, dict):
-        return set()
+        return None
     found = [p.get("path") for p in data.get("patches") or [] if isinstance(p, dict)]
     found += list(data.get("patchesStrategicMerge") or [])
     return {(folder / str(p)).resolve() for p in found if isinstance(p, str)}
@@ -201,7 +204,11 @@ def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
     patches = _patch_files(folder)
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         rel = str(path.relative_to(root.resolve()) if path.is_absolute() else path)
-        if path.name == "ledger.yaml" or path.resolve() in patches:
+        if path.name == "ledger.yaml":
+            continue
+        if patches is None and path.name != "kustomization.yaml":
+            continue  # the broken kustomization is the error to fix first
+        if patches is not None and path.resolve() in patches:
             continue
         docs = _attempt(errors, partial(_read_documents, path, rel))
         for offset, doc in docs or ():

@@ -69,11 +69,15 @@ def assert_consistent(clone: Clone, env: str) -> dict[str, str]:
     # one fixed commit: a push orphaned by a kill may still land while we read
     rev = clone.remote_git("rev-parse", "main")
     ledger = parse_ledger(clone.remote_file(f"environments/{env}/ledger.yaml", rev), file=env)
-    files = {"k.yaml": clone.remote_file(f"environments/{env}/kustomization.yaml", rev)}
+    folder = f"environments/{env}"
+    names = clone.remote_git("ls-tree", "--name-only", rev, f"{folder}/").split()
+    files = {n: clone.remote_file(n, rev) for n in names if n.endswith(".yaml")}
     config = load_config(clone.root)
     pinned = {}
     for model in config.models:
-        image = current_image(files, config.image_name(model))
+        # an image volume names the registry's repository, which every fake release shares
+        new_name = fake_record(model=model).image
+        image = current_image(files, config.image_name(model), new_name=new_name)
         pinned[model] = image.split("@", 1)[1] if image and "@" in image else None
     for model, digest in pinned.items():
         record = ledger.current_for(model)

@@ -64,7 +64,8 @@ def test_two_models_move_independently(two_models: Clone) -> None:
     assert staging.current_for("digits").release == a3.release  # type: ignore[union-attr]
     assert staging.current_for("other") == b_entry
     kustomization = clone.remote_file("environments/staging/kustomization.yaml")
-    assert b1.digest in kustomization and a3.digest in kustomization
+    volume = clone.remote_file("environments/staging/model.yaml")  # digits: an image volume
+    assert b1.digest in kustomization and a3.digest in volume
 
     # `rollback dev` with two models names the choices instead of rolling both back
     with pytest.raises(UsageError, match=f"--to {a2.release}") as info:
