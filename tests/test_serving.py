@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from leptonci.core.serving_contract import check_serving, image_volume_problem, 
 from leptonci.core.yamldoc import plain
 from leptonci.manifests import ImageTarget, edit_folder
 from tests.kube_rollouts import EmulatorThread
+from tests.test_bad_input import _validate as validate
 
 REPO = Path(__file__).resolve().parents[1]
 DIGEST = "sha256:" + "5e" * 32
@@ -171,15 +170,6 @@ def test_an_inferenceservice_is_checked_against_the_local_schema() -> None:
 
 
 # -- `leptonci validate` on the example ---------------------------------------------
-
-
-def validate(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leptonci", "-C", str(root), "validate"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @needs_kustomize
