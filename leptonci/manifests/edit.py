@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from leptonci.core.imageref import split_ref
-from leptonci.core.kustomization import is_kustomization_file
+from leptonci.core.kustomization import is_kustomization_file, is_manifest_file
 from leptonci.manifests.kustomize import (
     edit_kustomization,
     entry_ref,
@@ -34,27 +34,31 @@ def edit_text(
     """``text`` with ``target`` pinned everywhere it is used; ``text`` itself if nothing is.
 
     ``add_missing``: add a kustomize ``images:`` entry when a kustomization in the text
-    has none for ``target.name``. ConfigError (file, line) for text that is not YAML.
+    has none for ``target.name``. With ``target.policy`` (Flux setter mode) only the
+    scalars whose setter names that policy change. ConfigError (file, line) for text
+    that is not YAML, or setters that would pin by tag alone.
     """
     is_kfile = is_kustomization_file(path)
+    if target.policy is not None and "$imagepolicy" not in text:
+        return text  # setter mode: only setters pin
     if not (
         target.name in text
         or target.new_name in text
-        or (target.policy is not None and "$imagepolicy" in text)
+        or "$imagepolicy" in text
         or is_kfile
         or "Kustomization" in text
     ):
         return text
     docs = locate(text, path=path)
     out = Splicer(text, path=path)
-    if target.policy is not None and "$imagepolicy" in text:
+    if target.policy is not None:
         apply_setters(out, docs, target)
-    elif "$imagepolicy" in text:
-        claim_setters(out, docs)
+        return out.result()
+    owned = claim_setters(out, docs) if "$imagepolicy" in text else set()
     for doc in docs:
         if is_kustomization(doc, is_kfile):
             assert isinstance(doc, YMapping)
-            edit_kustomization(out, doc, target, add_missing=add_missing)
+            edit_kustomization(out, doc, target, add_missing=add_missing, owned=owned)
         for scalar, prefix in image_fields(doc):
             name, _, _ = split_ref(scalar.value.removeprefix(prefix))
             if name in (target.name, target.new_name):
@@ -68,7 +72,7 @@ def edit_folder(files: Mapping[str, str], target: ImageTarget) -> dict[str, str]
     Paths are relative ("/"-separated). Every file is edited; only the shallowest
     kustomization (the folder's own) gets an ``images:`` entry added when it has none.
     """
-    yaml_paths = sorted(p for p in files if p.endswith((".yaml", ".yml")))
+    yaml_paths = sorted(p for p in files if is_manifest_file(p))
     kfiles = [p for p in yaml_paths if is_kustomization_file(p)]
     top = min(kfiles, key=lambda p: (p.count("/"), p)) if kfiles else None
     changed: dict[str, str] = {}
@@ -88,9 +92,7 @@ def current_image(
     The shallowest kustomization's ``images:`` entry wins; else the first workload
     ``image:`` (or ``oci://`` storageUri) whose repository is ``name`` or ``new_name``.
     """
-    paths = sorted(
-        (p for p in files if p.endswith((".yaml", ".yml"))), key=lambda p: (p.count("/"), p)
-    )
+    paths = sorted((p for p in files if is_manifest_file(p)), key=lambda p: (p.count("/"), p))
     names = {name, new_name} - {None}
     found: str | None = None
     for path in paths:
@@ -109,3 +111,16 @@ def current_image(
                         found = value
                         break
     return found
+
+
+def pins(files: Mapping[str, str], target: ImageTarget) -> bool:
+    """Whether the folder runs ``target``: its pin (as ``current_image`` finds it) names
+    ``target.new_name`` and ``target.digest``; with no such pin found, a setter-written
+    digest field (Helm values, say) holds ``target.digest``."""
+    found = current_image(files, target.name, new_name=target.new_name)
+    if found is not None:
+        name, _, digest = split_ref(found)
+        return name == target.new_name and digest == target.digest
+    return target.policy is not None and any(
+        target.digest in text for path, text in files.items() if is_manifest_file(path)
+    )
