@@ -50,7 +50,7 @@ def check_renders(root: Path, plan: Plan, envs: Sequence[EnvironmentConfig]) -> 
             except ConfigError as exc:
                 detail = exc.detail.replace(f"{copy}/", "")
                 raise ConfigError(
-                    f"{env.path} as planned does not render with kustomize, so nothing was "
+                    "as planned, the folder does not render with kustomize, so nothing was "
                     f"written: {detail}",
                     file=env.path,
                     hint="fix the overlay so `kubectl kustomize` renders it, then rerun",

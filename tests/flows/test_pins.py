@@ -127,7 +127,7 @@ def test_a_pin_kustomize_cannot_render_is_never_committed(
     example_clone.git("commit", "--quiet", "-am", "tag staging's newTag")
     example_clone.git("push", "--quiet", "origin", "main")
     before = _tip(example_clone)
-    with pytest.raises(ConfigError, match="does not render with kustomize") as err:
+    with pytest.raises(ConfigError, match="folder does not render with kustomize") as err:
         promote(example_clone, "staging")
     assert err.value.file == "environments/staging"
     assert "leptonci-render-" not in str(err.value)  # no temporary path in the message
@@ -143,7 +143,7 @@ def test_a_dry_run_renders_the_same_check(
     path.write_text(path.read_text().replace("newTag: unreleased", "newTag: !!int 5"))
     example_clone.git("commit", "--quiet", "-am", "tag staging's newTag")
     example_clone.git("push", "--quiet", "origin", "main")
-    with pytest.raises(ConfigError, match="does not render with kustomize"):
+    with pytest.raises(ConfigError, match="folder does not render with kustomize"):
         promote_command(
             example_clone.ctx(dry_run=True), to="staging", release=None, force=False, reason=None
         )
