@@ -23,8 +23,8 @@ from leptonci.adapters.kube_client import (
 from leptonci.adapters.kube_rollout import VerifyResult, normalize_digest
 from leptonci.adapters.kube_watch import parse_workload, verify_rollout
 from leptonci.core.config import ClusterConfig
-from leptonci.core.kustomization import KUSTOMIZATION_FILES
 from leptonci.core.errors import ConfigError
+from leptonci.core.kustomization import KUSTOMIZATION_FILES
 from leptonci.core.redact import redact
 
 if TYPE_CHECKING:
