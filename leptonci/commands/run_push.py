@@ -6,7 +6,9 @@ one current in the first environment on the remote tip): train (cached), gate ag
 the first environment, build and push the image, pin it in the first environment
 (commit + push), verify; then carry it on into every later environment whose policy is
 ``auto``, and open pull requests for ``pull-request`` ones. A failing gate stops that
-model before anything is pushed. With ``git.land: pull-request`` (a protected main) a
+model before anything is pushed. Inputs of a release that differ from their commit
+(uncommitted or untracked changes), commits not on the remote, a hold on the first
+environment or a quarantined release id stop it before anything is trained. With ``git.land: pull-request`` (a protected main) a
 change that GitHub does not merge at once stops that model's chain: its merge starts
 the next run, which settles it and carries on.
 
@@ -33,6 +35,7 @@ from leptonci.core.release import release_id
 from leptonci.core.training_contract import candidate_label
 from leptonci.engine.applier import Applied
 from leptonci.engine.landing import Landed, tip_state
+from leptonci.engine.preflight import check_release_inputs, refusal
 from leptonci.engine.promotions import after_landing, enter_release, promote_into, settle_merged
 from leptonci.engine.settling import settle
 from leptonci.engine.status import collect_status, render_status
@@ -147,6 +150,10 @@ class _Run:
             self.downstream(model)
             return
         release = release_id(model, key)
+        if why := refusal(self.state(self.first).ledger, self.first.name, release=release):
+            self.failures.append(why)  # before training: it could not enter anyway
+            out.error(why)
+            return
         candidate = self.candidate(model, key)
         if candidate is None:
             return
@@ -371,6 +378,7 @@ class _Run:
 
 
 def run(ctx: Context) -> int:
+    check_release_inputs(ctx)  # before anything is trained, pushed or settled
     flow = _Run(ctx)
     flow.reconcile()
     for model in ctx.config.models:
