@@ -45,7 +45,7 @@ def test_an_untracked_file_in_the_model_folder_is_refused(quick_clone: Clone) ->
     (clone.root / "model_repo/digits/extra_features.py").write_text("SCALE = 2\n")
     (clone.root / "model_repo/digits/__pycache__").mkdir(exist_ok=True)
     (clone.root / "model_repo/digits/__pycache__/x.pyc").write_bytes(b"")  # not an input
-    with pytest.raises(UsageError, match="model_repo/digits/extra_features.py") as err:
+    with pytest.raises(UsageError, match=r"model_repo/digits/extra_features\.py") as err:
         run_push(clone.ctx())
     assert "__pycache__" not in str(err.value)
     _nothing_happened(clone, refs)
