@@ -48,7 +48,7 @@ def folder_files(folder: Path) -> list[tuple[str, Path]]:
 
 def hashed_config(ctx: Context, model: str) -> dict[str, Any]:
     """The model's config entry as the content hash reads it."""
-    exclude = {"train": True, "image": set(UNHASHED_IMAGE_KEYS)}
+    exclude: dict[str, Any] = {"train": True, "image": set(UNHASHED_IMAGE_KEYS)}
     return ctx.config.model(model).model_dump(mode="json", exclude=exclude)
 
 

@@ -4,6 +4,7 @@ reference, and Flux's own fixtures (read from ../shared/peer-data, not copied in
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import pytest
 
 from leptonci.core.config import Config
 from leptonci.core.errors import ConfigError
+from leptonci.core.image_config import ImageConfig
 from leptonci.manifests import ImageTarget, edit_folder, edit_text, pins
+from leptonci.pipeline.cache import hashed_config
 from tests.services import require
 
 DIGEST = "sha256:" + "ab" * 32
@@ -79,6 +82,15 @@ def test_the_policy_comes_from_the_model_image_config() -> None:
         }
     )
     assert config.model("digits").image.flux_policy == POLICY
+    # where the manifests pin the image is no input of the model: the same content hash
+    plain = config.model_copy(
+        update={
+            "models": {"digits": config.model("digits").model_copy(update={"image": ImageConfig()})}
+        }
+    )
+    assert hashed_config(SimpleNamespace(config=config), "digits") == hashed_config(  # type: ignore[arg-type]
+        SimpleNamespace(config=plain), "digits"
+    )
     with pytest.raises(ValueError, match="NAMESPACE:NAME"):
         Config.model_validate(
             {
