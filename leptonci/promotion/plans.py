@@ -3,7 +3,8 @@
 Given what an environment's folder holds (manifests and ledger), its upstream's ledger
 and a request (promote, enter a new build, roll back, verify, unblock, resume), each
 planner decides: refuse (``PromotionRefused``), do nothing (already current), or the
-file writes and the commit that make it so. No clock, no git, no network: the engine
+file writes and the commit that make it so; a plan whose manifests would not run the
+release it records stops (``pinning``). No clock, no git, no network: the engine
 passes the time and the actor in and applies what comes out.
 """
 
@@ -13,8 +14,7 @@ from dataclasses import replace
 
 from leptonci.core.actions import Action, GitCommit, WriteFile
 from leptonci.core.config import Config
-from leptonci.core.errors import ConfigError, PromotionRefused, UsageError
-from leptonci.core.kustomization import KUSTOMIZATION_FILES
+from leptonci.core.errors import PromotionRefused, UsageError
 from leptonci.core.ledger import (
     Hold,
     Ledger,
@@ -24,7 +24,8 @@ from leptonci.core.ledger import (
     render_ledger,
 )
 from leptonci.core.trailers import Trailers, record_trailers, simple_trailers, verification_trailers
-from leptonci.manifests import ImageTarget, edit_folder, pins
+from leptonci.manifests import edit_folder, pins
+from leptonci.promotion.pinning import image_target, unpinned
 from leptonci.promotion.rules import check_attestation, check_entry, select_release
 from leptonci.promotion.state import Attested, Change, EnvState, initial_verification
 
@@ -109,6 +110,9 @@ def _enter(
         and current.digest == record.digest
         and current.release == record.release
     ):
+        image = image_target(config, record)
+        if not pins(target.files, image):  # a no-op must confirm what the ledger says
+            raise unpinned(target, image, record, recorded=True)
         return Change(
             env,
             record.model,
@@ -291,13 +295,7 @@ def _commit(
     trailers: Trailers,
     before: str | None,
 ) -> Change:
-    image = ImageTarget(
-        name=config.image_name(record.model),
-        new_name=record.image,
-        tag=record.release,
-        digest=record.digest,
-        policy=config.model(record.model).image.flux_policy,
-    )
+    image = image_target(config, record)
     changed = edit_folder(target.files, image)
     if not pins({**target.files, **changed}, image):
         raise unpinned(target, image, record)
@@ -319,34 +317,6 @@ def _commit(
         after=record.release,
     )
     return ledger_change
-
-
-def unpinned(target: EnvState, image: ImageTarget, record: ReleaseRecord) -> ConfigError:
-    """The refusal of a plan that would record ``record`` in a ledger while the
-    environment's manifests do not run its image: nothing is written."""
-    folder = target.env.path
-    if image.policy is not None:
-        hint = (
-            f"setter mode ({record.model}'s image.flux_policy: {image.policy}): mark the "
-            f'fields to pin with `# {{"$imagepolicy": "{image.policy}"}}` (or its :name, '
-            ":tag and :digest parts)"
-        )
-    elif any("$imagepolicy" in text for text in target.files.values()):
-        hint = (
-            "fields carrying Flux setter comments are left to their setters: set "
-            f"models.{record.model}.image.flux_policy in leptonci.yaml to pin through them"
-        )
-    else:
-        hint = (
-            f"add a kustomization ({', '.join(KUSTOMIZATION_FILES)}) to {folder}, or an "
-            f"image: field naming {image.name}"
-        )
-    return ConfigError(
-        f"the manifests in {folder} do not pin {record.release} ({image.name} as "
-        f"{image.new_name}@{record.digest}): the ledger would record what does not run",
-        file=folder,
-        hint=hint,
-    )
 
 
 def _ledger_commit(
