@@ -4,9 +4,9 @@ reference, and Flux's own fixtures (read from ../shared/peer-data, not copied in
 from __future__ import annotations
 
 import os
-from types import SimpleNamespace
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
