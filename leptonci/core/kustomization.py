@@ -30,7 +30,8 @@ def kustomization_name(names: Iterable[str], *, folder: str) -> str | None:
 
     Several is what kustomize refuses too ("Found multiple kustomization files").
     """
-    found = [n for n in KUSTOMIZATION_FILES if n in set(names)]
+    present = set(names)
+    found = [n for n in KUSTOMIZATION_FILES if n in present]
     if len(found) > 1:
         raise ConfigError(
             f"{folder} holds several kustomization files ({', '.join(found)})",

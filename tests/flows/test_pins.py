@@ -130,6 +130,7 @@ def test_a_pin_kustomize_cannot_render_is_never_committed(
     with pytest.raises(ConfigError, match="folder does not render with kustomize") as err:
         promote(example_clone, "staging")
     assert err.value.file == "environments/staging"
+    assert "as a !!int" in str(err.value)  # kustomize's own reason, not a lost base
     assert "leptonci-render-" not in str(err.value)  # no temporary path in the message
     assert _tip(example_clone) == before
     assert example_clone.git("status", "--porcelain") == ""
