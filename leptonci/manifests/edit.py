@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import split_ref
 from leptonci.core.kustomization import is_kustomization_file, is_manifest_file
 from leptonci.manifests.kustomize import (
@@ -50,6 +51,16 @@ def edit_text(
     ):
         return text
     docs = locate(text, path=path)
+    if is_kfile and sum(doc is not None for doc in docs) > 1:
+        # kustomize reads one Kustomization per file (v5 silently only the first): a pin
+        # written into another document would be recorded yet never run
+        raise ConfigError(
+            f"{path} holds {sum(doc is not None for doc in docs)} YAML documents; a "
+            "kustomization file holds one",
+            file=path,
+            hint="keep the Kustomization alone in its file; move other objects to files "
+            "it lists under resources:",
+        )
     out = Splicer(text, path=path)
     if target.policy is not None:
         apply_setters(out, docs, target)

@@ -148,3 +148,19 @@ def test_a_dry_run_renders_the_same_check(
         promote_command(
             example_clone.ctx(dry_run=True), to="staging", release=None, force=False, reason=None
         )
+
+
+def test_a_multi_document_kustomization_is_refused_before_writing(
+    release_in_dev: ReleaseRecord, example_clone: Clone
+) -> None:
+    # kustomize reads only the first document of a kustomization file: a pin in another
+    # would be recorded and never run, whatever the installed kustomize says
+    path = example_clone.root / "environments/staging/kustomization.yaml"
+    path.write_text(path.read_text() + "---\nimages:\n  - name: leptonci/digits\n    newTag: x\n")
+    example_clone.git("commit", "--quiet", "-am", "a second document")
+    example_clone.git("push", "--quiet", "origin", "main")
+    before = _tip(example_clone)
+    with pytest.raises(ConfigError, match="holds 2 YAML documents") as err:
+        promote(example_clone, "staging")
+    assert err.value.exit_code == 2
+    assert _tip(example_clone) == before and example_clone.git("status", "--porcelain") == ""
