@@ -6,11 +6,10 @@ one current in the first environment on the remote tip): train (cached), gate ag
 the first environment, build and push the image, pin it in the first environment
 (commit + push), verify; then carry it on into every later environment whose policy is
 ``auto``, and open pull requests for ``pull-request`` ones. A failing gate stops that
-model before anything is pushed. Inputs of a release that differ from their commit
-(uncommitted or untracked changes), commits not on the remote, a hold on the first
-environment or a quarantined release id stop it before anything is trained. With ``git.land: pull-request`` (a protected main) a
-change that GitHub does not merge at once stops that model's chain: its merge starts
-the next run, which settles it and carries on.
+model before anything is pushed; the refusals of ``engine.preflight`` (dirty inputs, a
+hold, a quarantined id) come before training. With ``git.land: pull-request`` (a
+protected main) a change that GitHub does not merge at once stops that model's chain:
+its merge starts the next run, which settles it and carries on.
 
 ``--dry-run`` plans the same chain without training, writing or pushing: a candidate
 that is not in the cache is "unknown until trained", and a chain stops at the first
