@@ -187,10 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("env", metavar="ENV", help="the environment")
     p.add_argument("--from-git", action="store_true", help="rebuild it from commit trailers")
     p.add_argument(
+        "--deepen",
+        action="store_true",
+        help="in a shallow clone, fetch the rest of the history first (with --from-git)",
+    )
+    p.add_argument(
         "--limit", type=int, metavar="N", default=None, help="show at most N entries, newest first"
     )
     p.set_defaults(
-        run=lambda a: lambda ctx: history.run(ctx, env=a.env, from_git=a.from_git, limit=a.limit)
+        run=lambda a: (
+            lambda ctx: history.run(
+                ctx, env=a.env, from_git=a.from_git, limit=a.limit, deepen=a.deepen
+            )
+        )
     )
 
     p = command("train", "train a model, evaluate it and export a candidate")

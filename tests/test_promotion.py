@@ -9,10 +9,11 @@ import pytest
 
 from leptonci.core.actions import GitCommit, WriteFile
 from leptonci.core.config import Config, load_config
-from leptonci.core.errors import PromotionRefused, UsageError
+from leptonci.core.errors import ConfigError, PromotionRefused, UsageError
 from leptonci.core.ledger import Hold, Ledger, Quarantine, ReleaseRecord, Verification, parse_ledger
 from leptonci.core.trailers import parse_trailers, record_from_trailers
 from leptonci.engine.envfiles import state_from_files
+from leptonci.manifests import ImageTarget, edit_folder
 from leptonci.promotion.plans import (
     plan_entry,
     plan_promotion,
@@ -43,10 +44,20 @@ def state(config: Config, env: str, ledger: Ledger | None = None) -> EnvState:
 
 
 def with_current(config: Config, env: str, *records: ReleaseRecord, **kw: object) -> EnvState:
-    ledger = state(config, env).ledger
+    """env with records current in its ledger and pinned in its manifests, as a landed
+    promotion leaves it."""
+    base = state(config, env)
+    ledger, files = base.ledger, dict(base.files)
     for record in records:
         ledger = ledger.with_release(record)
-    return state(config, env, replace(ledger, **kw))  # type: ignore[arg-type]
+        image = ImageTarget(
+            name=config.image_name(record.model),
+            new_name=record.image,
+            tag=record.release,
+            digest=record.digest,
+        )
+        files.update(edit_folder(files, image))
+    return replace(base, files=files, ledger=replace(ledger, **kw))  # type: ignore[arg-type]
 
 
 R1 = fake_record(seed="1", verification=VERIFIED)
@@ -219,3 +230,19 @@ def test_unblock_resume_and_verification(config: Config) -> None:
     record = change.state.ledger.current_for("digits")
     assert record is not None and record.verification.result == "failed"
     assert plan_verification(target, model="digits", verification=VERIFIED).noop
+
+
+def test_a_release_current_in_the_ledger_but_not_pinned_is_no_noop(config: Config) -> None:
+    # the ledger says R1 runs in staging, its manifests still say otherwise: not "nothing
+    # to do" but a stop that names the folder (exit 2)
+    target = state(config, "staging", state(config, "staging").ledger.with_release(R1))
+    with pytest.raises(ConfigError, match="environments/staging do not pin") as err:
+        plan_promotion(
+            config,
+            target=target,
+            upstream=with_current(config, "dev", R1),
+            model="digits",
+            actor="t",
+            at=AT,
+        )
+    assert err.value.exit_code == 2

@@ -90,6 +90,16 @@ class Git:
         commit = self.last_commit(paths) or self.head()
         return SourceInfo(commit, self.commit_time(commit), _public_url(self.remote_url(remote)))
 
+    def is_shallow(self) -> bool:
+        """Whether this clone's history is cut (``git clone --depth``, actions/checkout)."""
+        out = self.run("rev-parse", "--is-shallow-repository", check=False).stdout
+        return out.strip() == "true"
+
+    def deepen(self, remote: str) -> None:
+        """Fetch the rest of a shallow clone's history from remote."""
+        self.learn_remote_credentials(remote)
+        self.run("fetch", "--quiet", "--unshallow", "--no-tags", remote)
+
     # -- promotion support -----------------------------------------------------------
     def git_dir(self) -> Path:
         out = self.run("rev-parse", "--absolute-git-dir").stdout.strip()

@@ -24,6 +24,7 @@ from leptonci.adapters.kube_rollout import VerifyResult, normalize_digest, volum
 from leptonci.adapters.kube_watch import parse_workload, verify_rollout
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ConfigError
+from leptonci.core.kustomization import KUSTOMIZATION_FILES
 from leptonci.core.redact import redact
 
 if TYPE_CHECKING:
@@ -70,12 +71,11 @@ _KINDS: dict[str, tuple[str, bool]] = {
 
 def render_overlay(root: Path, env_path: str) -> str:
     """The environment's manifests as kustomize renders them (``kubectl kustomize DIR``)."""
-    folder = root / env_path
-    if (
-        not (folder / "kustomization.yaml").is_file()
-        and not (folder / "kustomization.yml").is_file()
-    ):
-        raise ConfigError(f"no kustomization.yaml in {env_path}", hint="check environments[].path")
+    if kustomize.kustomization_file(root / env_path, label=env_path) is None:
+        raise ConfigError(
+            f"no kustomization in {env_path} (looked for {', '.join(KUSTOMIZATION_FILES)})",
+            hint="check environments[].path",
+        )
     return kustomize.render(root, env_path)
 
 

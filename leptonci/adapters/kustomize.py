@@ -7,6 +7,7 @@ from pathlib import Path
 
 from leptonci.adapters import proc
 from leptonci.core.errors import CommandFailed, ConfigError
+from leptonci.core.kustomization import kustomization_name
 
 
 def renderer() -> list[str] | None:
@@ -16,6 +17,13 @@ def renderer() -> list[str] | None:
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
     return None
+
+
+def kustomization_file(folder: Path, *, label: str) -> Path | None:
+    """The folder's kustomization (any of the names kustomize accepts), or None."""
+    names = [p.name for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    name = kustomization_name(names, folder=label)
+    return folder / name if name else None
 
 
 def render(root: Path, env_path: str) -> str:

@@ -6,9 +6,10 @@ one current in the first environment on the remote tip): train (cached), gate ag
 the first environment, build and push the image, pin it in the first environment
 (commit + push), verify; then carry it on into every later environment whose policy is
 ``auto``, and open pull requests for ``pull-request`` ones. A failing gate stops that
-model before anything is pushed. With ``git.land: pull-request`` (a protected main) a
-change that GitHub does not merge at once stops that model's chain: its merge starts
-the next run, which settles it and carries on.
+model before anything is pushed; the refusals of ``engine.preflight`` (dirty inputs, a
+hold, a quarantined id) come before training. With ``git.land: pull-request`` (a
+protected main) a change that GitHub does not merge at once stops that model's chain:
+its merge starts the next run, which settles it and carries on.
 
 ``--dry-run`` plans the same chain without training, writing or pushing: a candidate
 that is not in the cache is "unknown until trained", and a chain stops at the first
@@ -33,6 +34,7 @@ from leptonci.core.release import release_id
 from leptonci.core.training_contract import candidate_label
 from leptonci.engine.applier import Applied
 from leptonci.engine.landing import Landed, tip_state
+from leptonci.engine.preflight import check_release_inputs, refusal
 from leptonci.engine.promotions import after_landing, enter_release, promote_into, settle_merged
 from leptonci.engine.settling import settle
 from leptonci.engine.status import collect_status, render_status
@@ -147,6 +149,10 @@ class _Run:
             self.downstream(model)
             return
         release = release_id(model, key)
+        if why := refusal(self.state(self.first).ledger, self.first.name, release=release):
+            self.failures.append(why)  # before training: it could not enter anyway
+            out.error(why)
+            return
         candidate = self.candidate(model, key)
         if candidate is None:
             return
@@ -371,6 +377,7 @@ class _Run:
 
 
 def run(ctx: Context) -> int:
+    check_release_inputs(ctx)  # before anything is trained, pushed or settled
     flow = _Run(ctx)
     flow.reconcile()
     for model in ctx.config.models:

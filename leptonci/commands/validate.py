@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from leptonci.adapters import kubeschema, kustomize
 from leptonci.core.config import CONFIG_FILE, Config, check_config
 from leptonci.core.errors import ConfigError, ExitCode, LeptonError
+from leptonci.core.kustomization import KUSTOMIZATION_FILES, is_manifest_file
 from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.engine import serving
 from leptonci.engine.envfiles import read_ledger
@@ -116,10 +117,17 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
     broken: set[str] = set()
     for env in config.environments:
         folder = ctx.root / env.path
-        if not (folder / "kustomization.yaml").is_file():
+        try:
+            kfile = kustomize.kustomization_file(folder, label=env.path)
+        except ConfigError as exc:
+            errors.append(exc)
+            broken.add(env.name)
+            continue
+        if kfile is None:
             errors.append(
                 ConfigError(
-                    f"environment {env.name!r}: {env.path}/kustomization.yaml does not exist",
+                    f"environment {env.name!r}: {env.path} has no kustomization "
+                    f"({', '.join(KUSTOMIZATION_FILES)})",
                     file=CONFIG_FILE,
                     key="environments",
                 )
@@ -144,7 +152,7 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
                         f"{', '.join(trust.kinds)} signed by {' or '.join(signers)}",
                     )
                 )
-        bases = _attempt(errors, partial(_bases, folder, root=ctx.root))
+        bases = _attempt(errors, partial(_bases, kfile, root=ctx.root))
         for base in sorted(bases or ()):
             if all(base != f for _, f in folders):
                 folders.append((f"base {base.relative_to(ctx.root.resolve())}", base))
@@ -171,22 +179,25 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
     return checked
 
 
-def _bases(folder: Path, *, root: Path) -> set[Path]:
-    path = folder / "kustomization.yaml"
+def _bases(path: Path, *, root: Path) -> set[Path]:
+    folder = path.parent
     data = load_yaml_with_lines(path.read_text(), file=str(path.relative_to(root)))
     out = set()
     for res in (data or {}).get("resources") or []:
-        path = (folder / str(res)).resolve()
-        if path.is_dir():
-            out.add(path)
+        base = (folder / str(res)).resolve()
+        if base.is_dir():
+            out.add(base)
     return out
 
 
 def _patch_files(folder: Path) -> set[Path] | None:
     """The overlay's patch files: partial objects, checked once rendered, not alone.
     None when the kustomization cannot be read (so which files are patches is unknown)."""
-    path = folder / "kustomization.yaml"
-    if not path.is_file():
+    try:
+        path = kustomize.kustomization_file(folder, label=str(folder))
+    except ConfigError:
+        return None
+    if path is None:
         return set()
     try:
         data = plain(load_yaml_with_lines(path.read_text(), file=str(path)))
@@ -202,7 +213,7 @@ def _patch_files(folder: Path) -> set[Path] | None:
 def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
     count = 0
     patches = _patch_files(folder)
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and is_manifest_file(p.name)):
         rel = str(path.relative_to(root.resolve()) if path.is_absolute() else path)
         if path.name == "ledger.yaml":
             continue

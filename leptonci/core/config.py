@@ -27,7 +27,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from leptonci.core.config_errors import data_loc, pydantic_message
 from leptonci.core.errors import ConfigError
-from leptonci.core.imageref import is_repository
+from leptonci.core.image_config import ImageConfig
 from leptonci.core.images import parse_destination
 from leptonci.core.serving_config import ServingConfig, base_conflict
 from leptonci.core.train_config import LocalTraining, TrainConfig
@@ -76,21 +76,6 @@ class Threshold(_Model):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
         return self
-
-
-class ImageConfig(_Model):
-    repository: str | None = None  # repository under the registry; default: the model name
-    name: str | None = None  # image name in the manifests; default: the repository
-    base: str = "scratch"  # scratch, a registry reference, or oci-layout:DIR[:TAG]
-    dockerfile: str | None = None  # docker builder: a template in the model folder
-    model_base_path: str = "/models"
-
-    @field_validator("repository", "name")
-    @classmethod
-    def _ref_chars(cls, value: str | None) -> str | None:
-        if value is not None and not is_repository(value):
-            raise ValueError(f"{value!r} is not a valid image repository name")
-        return value
 
 
 class ModelConfig(_Model):

@@ -95,6 +95,11 @@ class ConflictError(RefusedError):
     """Someone else changed the same environment meanwhile."""
 
 
+class TagTaken(RefusedError):
+    """An image tag (a release id) already names another digest: a pushed tag is never
+    moved, so a release id names exactly one image."""
+
+
 class OutsideError(LeptonError):
     """An outside system (git remote, registry, cluster, GitHub) failed.
 

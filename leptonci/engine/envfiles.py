@@ -1,10 +1,11 @@
 """Reading an environment folder (manifests + ledger) from the working tree or a commit.
 
 The planner works on ``EnvState`` values; this module produces them. Manifests are the
-folder's YAML files except the ledger; paths are repository-relative with "/". For an
-environment that promotes by pull request, the remote's promotion branches into it are
-read too (from the remote-tracking refs the landing fetched), so that the pure planner
-can tell a branch that already carries a release from one it must (re)write.
+folder's YAML files (``*.yaml``, ``*.yml`` and a ``Kustomization``) except the ledger;
+paths are repository-relative with "/". For an environment that promotes by pull
+request, the remote's promotion branches into it are read too (from the remote-tracking
+refs the landing fetched), so that the pure planner can tell a branch that already
+carries a release from one it must (re)write.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from pathlib import Path
 
 from leptonci.adapters.git import Git
 from leptonci.core.config import EnvironmentConfig
+from leptonci.core.kustomization import is_manifest_file
 from leptonci.core.ledger import LEDGER_FILE, Ledger, empty_ledger, parse_ledger
 from leptonci.promotion.delivery import promote_branch
 from leptonci.promotion.state import EnvState, PromotionBranch
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
-
 
 def _is_manifest(rel: str, env: EnvironmentConfig) -> bool:
-    return rel.endswith(MANIFEST_SUFFIXES) and rel != f"{env.path}/{LEDGER_FILE}"
+    return is_manifest_file(rel) and rel != f"{env.path}/{LEDGER_FILE}"
 
 
 def _ledger(env: EnvironmentConfig, text: str | None) -> Ledger:

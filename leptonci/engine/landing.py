@@ -8,7 +8,8 @@ on the remote, move the clone to the tip, read the snapshot, plan, apply. A push
 rejected as non-fast-forward means someone landed first: back to the tip, read again,
 plan again (never a textual rebase), with jittered backoff, a bounded number of times;
 when the environment moved to another release meanwhile it stops with a
-``ConflictError``. A dry run makes the same checks and the same plan on the tree of the
+``ConflictError``. Before anything is written, every environment the plan changes is
+rendered with kustomize as planned (``rendering``). A dry run makes the same checks and the same plan on the tree of the
 remote-tracking branch as last fetched, without fetching (unless the context says
 ``fetch``) and without writing anything.
 """
@@ -36,6 +37,7 @@ from leptonci.engine.envfiles import (
     state_from_files,
     worktree_files,
 )
+from leptonci.engine.rendering import check_renders
 from leptonci.promotion.delivery import LAND_PREFIX, promote_branch
 from leptonci.promotion.state import Attested, Change, EnvState
 from leptonci.runtime.attestations import read_evidence, trust_for
@@ -128,6 +130,8 @@ def land(
         plan = proposal.plan()
         if plan.empty:
             return Landed(plan, proposal.changes, None, models=proposal.models)
+        if note := check_renders(ctx.root, plan, writes):
+            plan = plan.with_note(note)
         try:
             applied = Applier(ctx, git).apply(plan, carry)
         except BaseException:
@@ -190,6 +194,8 @@ def _dry_run(
         snapshot = _snapshot(ctx, git, tip, writes, overlay, worktree=False, attested=attested)
     proposal = propose(snapshot)
     plan = proposal.plan()
+    if note := check_renders(ctx.root, plan, writes):
+        notes.append(note)
     for note in notes:
         plan = plan.with_note(note)
     return Landed(plan, proposal.changes, None, models=proposal.models)

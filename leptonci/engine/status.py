@@ -25,6 +25,7 @@ class StatusRow:
     live: str | None = None  # image the cluster runs (with --live)
     drift: bool = False
     live_error: str = ""
+    cluster: bool = True  # the environment has a cluster to ask (--live)
 
     def to_dict(self) -> dict[str, Any]:
         r = self.record
@@ -43,6 +44,8 @@ class StatusRow:
         }
         if self.live is not None or self.live_error:
             out.update(live=self.live, drift=self.drift, live_error=self.live_error or None)
+        if not self.cluster:
+            out["cluster"] = False  # --live has nothing to compare the ledger with
         return out
 
 
@@ -58,7 +61,14 @@ def collect_status(ctx: Context, *, live: bool = False) -> list[StatusRow]:
         ledger = read_ledger(ctx.root, env)
         for model in ctx.config.models:
             record = ledger.current_for(model)
-            row = StatusRow(env.name, model, record, ledger.held, len(ledger.quarantine))
+            row = StatusRow(
+                env.name,
+                model,
+                record,
+                ledger.held,
+                len(ledger.quarantine),
+                cluster=env.cluster is not None,
+            )
             if live and env.cluster is not None:
                 row = _with_live(ctx, row, env.cluster)
             rows.append(row)
@@ -99,7 +109,9 @@ def render_status(rows: list[StatusRow], *, live: bool) -> str:
             r.by if r else "-",
         ]
         if live:
-            if row.live_error:
+            if not row.cluster:
+                cells.append("no cluster")
+            elif row.live_error:
                 cells.append(f"error: {row.live_error}")
             elif row.live is None and row.record is None:
                 cells.append("-")

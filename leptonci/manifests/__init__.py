@@ -8,8 +8,16 @@ all of them to a file or a folder.
 """
 
 from leptonci.core.imageref import split_ref
-from leptonci.manifests.edit import current_image, edit_folder, edit_text
+from leptonci.manifests.edit import current_image, edit_folder, edit_text, pins
 from leptonci.manifests.splice import render
 from leptonci.manifests.target import ImageTarget
 
-__all__ = ["ImageTarget", "current_image", "edit_folder", "edit_text", "render", "split_ref"]
+__all__ = [
+    "ImageTarget",
+    "current_image",
+    "edit_folder",
+    "edit_text",
+    "pins",
+    "render",
+    "split_ref",
+]

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import split_ref
-from leptonci.core.kustomization import is_kustomization_file
+from leptonci.core.kustomization import is_kustomization_file, is_manifest_file
 from leptonci.manifests.kustomize import (
     edit_kustomization,
     entry_ref,
@@ -35,26 +36,40 @@ def edit_text(
     """``text`` with ``target`` pinned everywhere it is used; ``text`` itself if nothing is.
 
     ``add_missing``: add a kustomize ``images:`` entry when a kustomization in the text
-    has none for ``target.name``. ConfigError (file, line) for text that is not YAML.
+    has none for ``target.name``. With ``target.policy`` (Flux setter mode) only the
+    scalars whose setter names that policy change. ConfigError (file, line) for text
+    that is not YAML, or setters that would pin by tag alone.
     """
     is_kfile = is_kustomization_file(path)
+    if target.policy is not None and "$imagepolicy" not in text:
+        return text  # setter mode: only setters pin
     if not (
         any(name in text for name in target.names)
-        or (target.policy is not None and "$imagepolicy" in text)
+        or "$imagepolicy" in text
         or is_kfile
         or "Kustomization" in text
     ):
         return text
     docs = locate(text, path=path)
+    if is_kfile and sum(doc is not None for doc in docs) > 1:
+        # kustomize reads one Kustomization per file (v5 silently only the first): a pin
+        # written into another document would be recorded yet never run
+        raise ConfigError(
+            f"{path} holds {sum(doc is not None for doc in docs)} YAML documents; a "
+            "kustomization file holds one",
+            file=path,
+            hint="keep the Kustomization alone in its file; move other objects to files "
+            "it lists under resources:",
+        )
     out = Splicer(text, path=path)
-    if target.policy is not None and "$imagepolicy" in text:
+    if target.policy is not None:
         apply_setters(out, docs, target)
-    elif "$imagepolicy" in text:
-        claim_setters(out, docs)
+        return out.result()
+    owned = claim_setters(out, docs) if "$imagepolicy" in text else set()
     for doc in docs:
         if is_kustomization(doc, is_kfile):
             assert isinstance(doc, YMapping)
-            edit_kustomization(out, doc, target, add_missing=add_missing)
+            edit_kustomization(out, doc, target, add_missing=add_missing, owned=owned)
         for scalar, prefix in image_fields(doc):
             name, _, _ = split_ref(scalar.value.removeprefix(prefix))
             if name in target.names:
@@ -70,7 +85,7 @@ def edit_folder(files: Mapping[str, str], target: ImageTarget) -> dict[str, str]
     and only when no field kustomize cannot reach (an image volume reference, a storage
     URI) pins the image already: an entry there would pin nothing.
     """
-    yaml_paths = sorted(p for p in files if p.endswith((".yaml", ".yml")))
+    yaml_paths = sorted(p for p in files if is_manifest_file(p))
     kfiles = [p for p in yaml_paths if is_kustomization_file(p)]
     top = min(kfiles, key=lambda p: (p.count("/"), p)) if kfiles else None
     direct = any(_pins_directly(files[p], target, path=p) for p in yaml_paths)
@@ -102,9 +117,7 @@ def current_image(
     The shallowest kustomization's ``images:`` entry wins; else the first workload
     ``image:`` (or ``oci://`` storageUri) whose repository is ``name`` or ``new_name``.
     """
-    paths = sorted(
-        (p for p in files if p.endswith((".yaml", ".yml"))), key=lambda p: (p.count("/"), p)
-    )
+    paths = sorted((p for p in files if is_manifest_file(p)), key=lambda p: (p.count("/"), p))
     names = {name, new_name} - {None}
     found: str | None = None
     for path in paths:
@@ -123,3 +136,16 @@ def current_image(
                         found = value
                         break
     return found
+
+
+def pins(files: Mapping[str, str], target: ImageTarget) -> bool:
+    """Whether the folder runs ``target``: its pin (as ``current_image`` finds it) names
+    ``target.new_name`` and ``target.digest``; with no such pin found, a setter-written
+    digest field (Helm values, say) holds ``target.digest``."""
+    found = current_image(files, target.name, new_name=target.new_name)
+    if found is not None:
+        name, _, digest = split_ref(found)
+        return name == target.new_name and digest == target.digest
+    return target.policy is not None and any(
+        target.digest in text for path, text in files.items() if is_manifest_file(path)
+    )

@@ -10,7 +10,7 @@ kustomization, one is added at the end of ``images:`` (created if absent).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from leptonci.core.errors import ConfigError
 from leptonci.manifests.nodes import Mapping, Node, Scalar, Sequence, get, text_of
@@ -48,13 +48,22 @@ def entry_ref(entry: Mapping, name: str) -> str:
 
 
 def edit_kustomization(
-    out: Splicer, doc: Mapping, target: ImageTarget, *, add_missing: bool
+    out: Splicer,
+    doc: Mapping,
+    target: ImageTarget,
+    *,
+    add_missing: bool,
+    owned: Collection[int] = (),
 ) -> None:
-    """Pin ``target`` in every matching entry; add one if none matches and ``add_missing``."""
+    """Pin ``target`` in every matching entry; add one if none matches and ``add_missing``.
+
+    An entry in ``owned`` (ids of entries a Flux setter writes) is left whole: pinning
+    only its digest beside a setter's old name and tag would be a partial reference."""
     matched = False
     for entry in kustomize_entries(doc, target.name):
         matched = True
-        _edit_entry(out, entry, target)
+        if id(entry) not in owned:
+            _edit_entry(out, entry, target)
     if matched or not add_missing:
         return
     images = get(doc, "images")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.image_config import FLUX_POLICY_RE
 from leptonci.core.imageref import HINTS, ImageRef, is_digest, is_tag
-
-_POLICY_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class ImageTarget:
             raise ConfigError(f"bad digest {self.digest!r} for an image pin", hint=HINTS["digest"])
         if self.tag is not None and not is_tag(self.tag):
             raise ConfigError(f"bad image tag {self.tag!r} for an image pin", hint=HINTS["tag"])
-        if self.policy is not None and not _POLICY_RE.fullmatch(self.policy):
+        if self.policy is not None and not FLUX_POLICY_RE.fullmatch(self.policy):
             raise ConfigError(
                 f"bad Flux image policy {self.policy!r}", hint="write it as NAMESPACE:POLICY"
             )

@@ -40,7 +40,7 @@ from leptonci.adapters.images.transfer import (
 from leptonci.core.actions import PushImage, Step
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE
-from leptonci.core.errors import ConfigError, RegistryError
+from leptonci.core.errors import ConfigError, RegistryError, TagTaken
 from leptonci.core.images import (
     BuildSpec,
     Destination,
@@ -251,6 +251,18 @@ def _push_with_docker(ctx: Context, build: BuildPlan) -> BuiltImage:
     if model.image.dockerfile:
         dockerfile = (ctx.root / model.path / model.image.dockerfile).read_text()
     image = dest.image(spec.repository)
+    repo = dest.repository(spec.repository)
+    client = registry_client(ctx, dest.host)
+    for tag in spec.tags:
+        # an engine build is not byte for byte reproducible and the engine's push moves
+        # tags: a tag already in the registry is refused before anything is pushed
+        if (there := client.manifest_digest(repo, tag)) is not None:
+            raise TagTaken(
+                f"{image}:{tag} is already {there}: a pushed tag is never moved, and the "
+                "docker builder cannot rebuild that image byte for byte",
+                hint="promote the release already pushed, or use builder: daemonless "
+                "(reproducible: the same model gives the same digest)",
+            )
     docker_build(spec, image=image, dockerfile=dockerfile, env=ctx.env)
     docker_push(
         image=image,
@@ -258,8 +270,6 @@ def _push_with_docker(ctx: Context, build: BuildPlan) -> BuiltImage:
         credentials=registry_credentials(dest.host, ctx.env),
         env=ctx.env,
     )
-    repo = dest.repository(spec.repository)
-    client = registry_client(ctx, dest.host)
     digest = client.manifest_digest(repo, spec.tags[0])
     if digest is None:
         raise RegistryError(f"registry {dest.host} has no {repo}:{spec.tags[0]} after docker push")

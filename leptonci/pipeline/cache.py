@@ -21,6 +21,7 @@ import leptonci
 from leptonci.adapters import training
 from leptonci.core.candidate import METRICS_FILE, Candidate, load_candidate
 from leptonci.core.errors import ConfigError
+from leptonci.core.image_config import UNHASHED_IMAGE_KEYS
 from leptonci.core.training_contract import content_hash, skip_path
 from leptonci.runtime.context import Context
 
@@ -47,7 +48,8 @@ def folder_files(folder: Path) -> list[tuple[str, Path]]:
 
 def hashed_config(ctx: Context, model: str) -> dict[str, Any]:
     """The model's config entry as the content hash reads it."""
-    return ctx.config.model(model).model_dump(mode="json", exclude={"train"})
+    exclude: dict[str, Any] = {"train": True, "image": set(UNHASHED_IMAGE_KEYS)}
+    return ctx.config.model(model).model_dump(mode="json", exclude=exclude)
 
 
 def hash_of(

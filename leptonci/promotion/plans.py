@@ -3,7 +3,8 @@
 Given what an environment's folder holds (manifests and ledger), its upstream's ledger
 and a request (promote, enter a new build, roll back, verify, unblock, resume), each
 planner decides: refuse (``PromotionRefused``), do nothing (already current), or the
-file writes and the commit that make it so. No clock, no git, no network: the engine
+file writes and the commit that make it so; a plan whose manifests would not run the
+release it records stops (``pinning``). No clock, no git, no network: the engine
 passes the time and the actor in and applies what comes out.
 """
 
@@ -23,7 +24,8 @@ from leptonci.core.ledger import (
     render_ledger,
 )
 from leptonci.core.trailers import Trailers, record_trailers, simple_trailers, verification_trailers
-from leptonci.manifests import ImageTarget, edit_folder
+from leptonci.manifests import edit_folder, pins
+from leptonci.promotion.pinning import image_target, unpinned
 from leptonci.promotion.rules import check_attestation, check_entry, select_release
 from leptonci.promotion.state import Attested, Change, EnvState, initial_verification
 
@@ -108,6 +110,11 @@ def _enter(
         and current.digest == record.digest
         and current.release == record.release
     ):
+        image = image_target(
+            config, record, previous=_pinned_before(target.ledger, record.model)
+        )
+        if not pins(target.files, image):  # a no-op must confirm what the ledger says
+            raise unpinned(target, image, record, recorded=True)
         return Change(
             env,
             record.model,
@@ -290,14 +297,10 @@ def _commit(
     trailers: Trailers,
     before: str | None,
 ) -> Change:
-    image = ImageTarget(
-        name=config.image_name(record.model),
-        new_name=record.image,
-        tag=record.release,
-        digest=record.digest,
-        previous=_pinned_before(target.ledger, record.model),
-    )
+    image = image_target(config, record, previous=_pinned_before(target.ledger, record.model))
     changed = edit_folder(target.files, image)
+    if not pins({**target.files, **changed}, image):
+        raise unpinned(target, image, record)
     writes = [
         WriteFile(
             summary=f"pin {record.release} in {path}", path=path, old=target.files[path], new=text

@@ -147,13 +147,15 @@ def test_a_layout_push_links_the_store_blobs_instead_of_copying(tmp_path: Path) 
     assert dest.blob_path(layer).samefile(store.blob_path(layer))  # no byte copied
 
 
-def test_retagging_replaces_the_old_entry(tmp_path: Path) -> None:
+def test_retagging_in_a_layout_replaces_the_old_entry(tmp_path: Path) -> None:
+    # the layout primitive; a push never moves a tag (tests/adapters/test_images_tags.py)
     store = OciLayout(tmp_path / "store")
     dest = OciLayout(tmp_path / "oci" / "digits")
     one = build_artifact(make_spec(make_export(tmp_path / "a", seed=1)), base=None, store=store)
     two = build_artifact(make_spec(make_export(tmp_path / "b", seed=2)), base=None, store=store)
-    push_to_layout(one, store=store, layout=dest, tags=("latest",))
-    push_to_layout(two, store=store, layout=dest, tags=("latest",))
+    for artifact in (one, two):
+        digest, _ = dest.put_bytes(artifact.manifest)
+        dest.tag(Descriptor(artifact.media_type, digest, len(artifact.manifest)), ("latest",))
     resolved = dest.resolve("latest")
     assert resolved is not None and resolved.digest == two.digest
     assert len(dest.index()["manifests"]) == 1

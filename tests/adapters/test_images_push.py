@@ -267,8 +267,10 @@ def _layered_base(tmp_path: Path, layers: int) -> Path:
     for i in range(layers):
         spec = make_spec(make_export(tmp_path / f"base-{i}", seed=100 + i), model=f"m{i}")
         artifact = build_artifact(spec, base=base, store=store)
-        push_to_layout(artifact, store=store, layout=OciLayout(folder), tags=("1",))
-        base = load_layout_base(parse_base(f"oci-layout:{folder}:1"), folder)
+        # each stage under a tag of its own (a pushed tag is never moved); the last is "1"
+        tags = (f"stage-{i}", *(("1",) if i == layers - 1 else ()))
+        push_to_layout(artifact, store=store, layout=OciLayout(folder), tags=tags)
+        base = load_layout_base(parse_base(f"oci-layout:{folder}:stage-{i}"), folder)
     return folder
 
 

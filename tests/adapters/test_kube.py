@@ -194,7 +194,10 @@ def test_a_broken_overlay_shows_kustomize_s_complaint_not_the_command(tmp_path: 
 
 def test_render_overlay_without_kustomization(tmp_path: Path) -> None:
     (tmp_path / "environments" / "dev").mkdir(parents=True)
-    with pytest.raises(ConfigError, match=r"no kustomization\.yaml in environments/dev"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no kustomization in environments/dev \(looked for kustomization\.yaml, kustomization\.yml, Kustomization\)",
+    ):
         render_overlay(tmp_path, "environments/dev")
 
 

@@ -40,3 +40,15 @@ def test_live_status_reports_an_unreachable_cluster_per_row(tmp_path: Path) -> N
     [row] = collect_status(ctx, live=True)
     assert row.live_error
     assert "verify-token" not in row.live_error
+
+
+def test_live_status_says_no_cluster_for_an_environment_without_one(tmp_path: Path) -> None:
+    ctx = make_ctx(write_repo(tmp_path, server=None))
+    assert status_command(ctx, live=True) == 0
+    [line] = [row for row in stdout(ctx).splitlines() if row.startswith("dev")]
+    assert line.rstrip().endswith("no cluster") and "ok -" not in line
+    (tmp_path / "json").mkdir()
+    ctx = make_ctx(write_repo(tmp_path / "json", server=None), json_mode=True)
+    assert status_command(ctx, live=True) == 0
+    [env] = json.loads(stdout(ctx))["environments"]
+    assert env["cluster"] is False and "drift" not in env

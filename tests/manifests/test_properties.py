@@ -222,9 +222,10 @@ def test_edit_changes_exactly_the_image_fields(
 ) -> None:
     text = write(docs, rnd, allow_flow=allow_flow)
     assert _load(text) == docs  # the writer wrote what was generated
-    edited = edit_text(text, TARGET, path="kustomization.yaml")
+    # several documents: not a kustomization file (those hold one), a manifests file
+    edited = edit_text(text, TARGET, path="manifests.yaml")
     assert _load(edited) == [expected(d) for d in docs]
-    assert edit_text(edited, TARGET, path="kustomization.yaml") == edited
+    assert edit_text(edited, TARGET, path="manifests.yaml") == edited
     if "\r\n" in text:
         assert edited.count("\n") == edited.count("\r\n")
 

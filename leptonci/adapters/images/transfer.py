@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,7 +33,7 @@ from leptonci.adapters.images.upload import (
     Uploaded,
     upload_blob,
 )
-from leptonci.core.errors import RegistryError
+from leptonci.core.errors import RegistryError, TagTaken
 from leptonci.core.images import INDEX_TYPES, BaseRef
 
 PARALLEL_BLOBS = 3
@@ -142,6 +142,8 @@ def push_to_registry(
     """
     artifact = image if isinstance(image, ImageArtifact) else image.artifact
     pending = image if isinstance(image, PendingImage) and artifact is None else None
+    if artifact is not None:  # known before sending anything: refuse before any blob goes
+        refuse_moving_tags(repo, tags, artifact.digest, lambda t: client.manifest_digest(repo, t))
     base = image.base
     checked = artifact.blobs if artifact is not None else (base.layers if base else ())
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
@@ -183,8 +185,10 @@ def push_to_registry(
         finally:
             bar.close()
     assert artifact is not None
+    there_now = {tag: client.manifest_digest(repo, tag) for tag in tags}
+    refuse_moving_tags(repo, tags, artifact.digest, there_now.get)
     for tag in tags:
-        if client.manifest_digest(repo, tag) != artifact.digest:
+        if there_now[tag] != artifact.digest:
             client.put_manifest(repo, tag, artifact.manifest, artifact.media_type)
     digest = client.manifest_digest(repo, tags[0])
     if digest != artifact.digest:
@@ -220,6 +224,7 @@ def push_to_layout(
             bar.advance(written)
     finally:
         bar.close()
+    refuse_moving_tags(str(layout.root), tags, artifact.digest, _resolved(layout))
     digest, _ = layout.put_bytes(artifact.manifest)
     desc = Descriptor(artifact.media_type, digest, len(artifact.manifest))
     layout.tag(desc, tags)
@@ -250,3 +255,28 @@ def _into_layout(
         )
     writer.commit()
     return writer.sink.size
+
+
+def refuse_moving_tags(
+    where: str, tags: Sequence[str], digest: str, tagged: Callable[[str], str | None]
+) -> None:
+    """A pushed tag is never moved: TagTaken (exit 1) when ``tagged(tag)`` names a digest
+    other than ``digest`` (a release id already pushed as another image)."""
+    for tag in tags:
+        there = tagged(tag)
+        if there is not None and there != digest:
+            raise TagTaken(
+                f"{where}:{tag} is already {there}; this build is {digest}: a pushed tag is "
+                "never moved, so one release id names exactly one image",
+                hint="the model's bytes differ from the run that pushed it (retrained, or "
+                "built from another commit); promote the release already pushed, or change "
+                "the model's inputs so it gets a release id of its own",
+            )
+
+
+def _resolved(layout: OciLayout) -> Callable[[str], str | None]:
+    def digest_of(tag: str) -> str | None:
+        found = layout.resolve(tag)
+        return found.digest if found is not None else None
+
+    return digest_of
