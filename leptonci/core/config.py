@@ -29,6 +29,7 @@ from ruamel.yaml.comments import CommentedMap
 from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import is_repository
 from leptonci.core.images import parse_destination
+from leptonci.core.parity_config import EndpointParity, ModelParity
 from leptonci.core.train_config import TRAIN_KINDS, LocalTraining, TrainConfig
 from leptonci.core.yamldoc import key_path, line_of, load_yaml_with_lines, plain
 
@@ -100,6 +101,7 @@ class ModelConfig(_Model):
     gate: dict[str, Threshold]
     # Where it trains is not an input of the model: left out of the content hash.
     train: TrainConfig = Field(default_factory=LocalTraining)
+    parity: ModelParity = Field(default_factory=ModelParity)  # parity_config.py
 
     @field_validator("gate")
     @classmethod
@@ -116,6 +118,7 @@ class ClusterConfig(_Model):
     workload: str = Field(default="deployment/serving", pattern=r"^[a-z]+/[a-z0-9.-]+$")
     apply: Literal["gitops", "direct"] = "gitops"
     timeout: float = Field(default=300, gt=0)
+    parity: EndpointParity = Field(default_factory=EndpointParity)  # parity_config.py
 
 
 AttestationKind = Literal["verdict", "provenance"]

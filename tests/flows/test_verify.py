@@ -92,7 +92,10 @@ def test_verified_release(
     ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url))
     verification = verify_release(ctx, env="dev")
     assert verification == Verification(
-        "verified", NOW, f"deployment/{NAME} in {NAMESPACE}: 2/2 replicas ready on {NEW}"
+        "verified",
+        NOW,
+        f"deployment/{NAME} in {NAMESPACE}: 2/2 replicas ready on {NEW}; "
+        "prediction parity not checked (the release has no sample)",
     )
 
 
