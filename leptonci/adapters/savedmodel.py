@@ -13,7 +13,7 @@ from typing import Any
 
 from leptonci.adapters.tfquiet import quiet_tensorflow
 from leptonci.core.errors import ConfigError
-from leptonci.core.parity import SIGNATURE, Sample
+from leptonci.core.parity import SIGNATURE, Sample, input_problem
 
 
 def _signature(export_dir: Path, *, what: str) -> Any:
@@ -92,3 +92,18 @@ def _plain(value: Any) -> Any:
     if array.dtype.kind in "iu":
         return int(array)
     return array.item()
+
+
+def sample_input_problem(export_dir: Path, sample: Sample | None = None) -> str | None:
+    """Why verify's predict request would not fit the SavedModel, or None when it fits.
+
+    With a sample: its input must be one of the serving_default signature's inputs.
+    Without one: the signature must take exactly one input, as recording a sample needs.
+    """
+    inputs = signature_inputs(export_dir)
+    if sample is not None:
+        return input_problem(sample.input, inputs)
+    if len(inputs) != 1:
+        names = ", ".join(repr(n) for n in inputs) or "none"
+        return f"the {SIGNATURE} signature takes {len(inputs)} inputs ({names}), not one"
+    return None
