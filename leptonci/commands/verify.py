@@ -31,6 +31,7 @@ def run(ctx: Context, *, env: str, model: str | None = None, timeout: float | No
         "image": record.image_ref if record else None,
         "result": verification.result,
         "detail": verification.detail,
+        "parity": dict(verification.parity) or None,  # the numbers, when parity ran
         "at": verification.at,
     }
     subject = f"{record.model} {record.release}" if record else "nothing"
