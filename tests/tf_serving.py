@@ -5,10 +5,10 @@ answers: ``POST /v1/models/NAME:predict`` with ``{"signature_name", "instances"}
 row format gives ``{"predictions": [...]}`` computed by TensorFlow running the
 SavedModel's signature; an instance naming an input the signature does not have gets
 TF Serving's 400 (``JSON object: does not have named input``), an unknown model its
-404, and ``fail_next`` / ``fail_always`` make it answer 503 as a pod that is not ready
-does. Which SavedModel it serves comes from ``model_dir()``, called per request, so a
-test can serve whatever image the Deployment runs (``unpack_model`` takes the model
-out of the pushed image in an OCI layout).
+404, and ``fail_next`` / ``fail_always`` make it answer 503 (``fail_status``) as a pod
+that is not ready does. Which SavedModel it serves comes from ``model_dir()``, called
+per request, so a test can serve whatever image the Deployment runs (``unpack_model``
+takes the model out of the pushed image in an OCI layout).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class ServingStandIn:
         self.model_dir, self.model_name = model_dir, model_name
         self.fail_next = 0
         self.fail_always = False
+        self.fail_status = 503  # what fail_next / fail_always answer
         self.requests: list[dict[str, Any]] = []  # bodies of the predict requests, in order
         self.paths: list[str] = []
         self._loaded: dict[Path, Any] = {}
@@ -57,7 +58,7 @@ class ServingStandIn:
         with self._lock:
             if self.fail_always or self.fail_next > 0:
                 self.fail_next = max(0, self.fail_next - 1)
-                return 503, {"error": "Servable not available yet: the model is loading"}
+                return self.fail_status, {"error": "Servable not available yet: loading"}
             if path != f"/v1/models/{self.model_name}:predict":
                 return 404, {"error": f"Servable not found for request: {path}"}
             body = json.loads(raw)

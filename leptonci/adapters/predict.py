@@ -2,9 +2,11 @@
 
 ``send_predict`` posts one predict request and returns the decoded JSON answer. A 5xx,
 a 429 or no answer is retried with backoff (``kube_client.with_retries``) and then
-becomes a ``ClusterError`` (exit 3); any other refusal (a 400 for an input the
-signature does not have, a 404 for a model the server does not serve) is a
-``PredictRefused`` at once, carrying the server's own error text.
+becomes a ``ClusterError`` (exit 3). A 400 is the model refusing the request (an input
+its signature does not have): a ``PredictRefused`` at once, carrying the server's own
+error text, which fails verification. Any other 4xx (401/403: RBAC; 404: no such
+Service or model name) is a ``ClusterError`` at once: a setup problem, not the
+release's fault, so it never rolls a release back, and never passes either.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from leptonci.adapters.kube_client import ApiError, RetryPolicy, open_request, with_retries
+from leptonci.adapters.kube_client import (
+    ApiError,
+    RetryPolicy,
+    cluster_error,
+    open_request,
+    with_retries,
+)
 from leptonci.core.errors import ClusterError
 from leptonci.core.redact import excerpt, redact
 
@@ -24,7 +32,7 @@ if TYPE_CHECKING:
 
 
 class PredictRefused(ClusterError):
-    """The model's server answered the predict request with a 4xx: not worth retrying."""
+    """The model's server answered the predict request with a 400: not worth retrying."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(redact(f"{status}: {detail}" if detail else str(status)))
@@ -62,15 +70,29 @@ def send_predict(
         try:
             data = _post(endpoint, body, api=api, timeout=timeout)
         except ApiError as exc:
+            if exc.status == 400:
+                raise PredictRefused(exc.status, exc.detail or exc.reason) from None
             if exc.retryable:
                 raise
-            raise PredictRefused(exc.status, exc.detail or exc.reason) from None
+            raise _setup_error(endpoint, exc) from None
         try:
             return json.loads(data or b"null")
         except ValueError:
             raise ApiError(0, "BadResponse", "the predict answer is not JSON") from None
 
     return with_retries(once, what=f"the predict request to {endpoint.label}", policy=policy)
+
+
+def _setup_error(endpoint: Endpoint, exc: ApiError) -> ClusterError:
+    what = f"the predict request to {endpoint.label}"
+    if exc.status in (401, 403):
+        hint = (
+            "allow create on services/proxy in the namespace (docs/clusters.md, RBAC), "
+            "or set cluster.parity.url"
+        )
+    else:
+        hint = "check cluster.parity.service (NAME:PORT) and models.MODEL.parity.serving_name"
+    return ClusterError(cluster_error(what, exc).message, hint=hint)
 
 
 def _post(

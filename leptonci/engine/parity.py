@@ -99,11 +99,9 @@ def _failed(
 def _refusal(endpoint: Endpoint, sample: Sample, exc: PredictRefused) -> str:
     """What the server refused, and what that most likely means."""
     text = f"{endpoint.label} refused the predict request ({exc.status}: {exc.detail})"
-    if exc.status == 400 and (sample.input in exc.detail or "input" in exc.detail.lower()):
+    if sample.input in exc.detail or "input" in exc.detail.lower():
         return (
             f"{text}: the running model's {sample.signature} signature does not take input "
             f"{sample.input!r}, which the gated model did"
         )
-    if exc.status == 404:
-        return f"{text}: is models.MODEL.parity.serving_name the server's MODEL_NAME?"
     return text

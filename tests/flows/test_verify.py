@@ -190,3 +190,22 @@ def test_parity_through_a_configured_url(
             f"prediction parity not checked (dry run: POST {serving.url}/v1/models/digits:predict "
             "with 8 instances of input 'image'" in data["detail"]
         )
+
+
+def test_a_forbidden_predict_request_is_exit_3_at_once_not_a_failed_release(
+    tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor, trained: Any
+) -> None:
+    rollout.deploy(NEW)
+    with ServingStandIn(lambda: Path(trained.export_dir)) as serving:
+        serving.fail_always, serving.fail_status = True, 403
+        root = write_repo(
+            tmp_path,
+            server=kube_emulator.url,
+            sample=trained.sample,
+            parity=f"      parity: {{url: '{serving.url}'}}\n",
+        )
+        with pytest.raises(ClusterError) as info:
+            verify_release(make_ctx(root), env="dev")
+        assert info.value.exit_code == 3 and "403" in info.value.message
+        assert "services/proxy" in (info.value.hint or "")
+        assert len(serving.paths) == 1  # not retried
