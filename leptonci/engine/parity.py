@@ -29,13 +29,15 @@ from leptonci.core.parity import (
     proxy_path,
 )
 from leptonci.core.parity_config import ModelParity
+from leptonci.core.redact import redact
 from leptonci.runtime.context import Context
 
 
 def endpoint_for(cluster: ClusterConfig, *, model_name: str) -> Endpoint:
     """The predict endpoint of env's running model: the configured URL, else the proxy."""
-    if cluster.parity.url:
-        return Endpoint(label=cluster.parity.url, url=cluster.parity.url + predict_path(model_name))
+    if cluster.parity.url:  # a password in it never reaches a label (ledger, trailers)
+        label = redact(cluster.parity.url)
+        return Endpoint(label=label, url=cluster.parity.url + predict_path(model_name))
     _, workload = parse_workload(cluster.workload)
     service = cluster.parity.service_for(workload)
     return Endpoint(
@@ -58,11 +60,11 @@ def check_parity(
     settings = model.parity if model is not None else ModelParity()
     sample = record.sample
     if sample is None or settings.samples == 0:
-        why = "sample: 0 configured" if sample is not None else "the release has no sample"
+        why = "samples: 0 configured" if sample is not None else "the release has no sample"
         return replace(rollout, detail=f"{rollout.detail}; prediction parity not checked ({why})")
     endpoint = endpoint_for(env.cluster, model_name=settings.serving_name or record.model)
     if ctx.dry_run:
-        request = describe_request(endpoint.target(api), sample)
+        request = redact(describe_request(endpoint.target(api), sample))
         ctx.out.info(f"would send: {request}")
         return replace(
             rollout, detail=f"{rollout.detail}; prediction parity not checked (dry run: {request})"

@@ -166,19 +166,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_parity_through_a_configured_url(
     tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor, trained: Any
 ) -> None:
-    """cluster.parity.url: straight to TF Serving, not through the service proxy."""
+    """cluster.parity.url: straight to TF Serving, not through the service proxy; a
+    password in the URL is never shown."""
     rollout.deploy(NEW)
     with ServingStandIn(lambda: Path(trained.export_dir)) as serving:
+        host = serving.url.removeprefix("http://")
+        shown = f"http://bob:***@{host}"
         root = write_repo(
             tmp_path,
             server=kube_emulator.url,
             sample=trained.sample,
-            parity=f"      parity: {{url: '{serving.url}/'}}\n",
+            parity=f"      parity: {{url: 'http://bob:url-pw-0123456789@{host}/'}}\n",
         )
         verification = verify_release(make_ctx(root), env="dev")
         assert verification.result == "verified", verification.detail
         assert verification.parity["count"] == verification.parity["within"] == 8
-        assert verification.parity["endpoint"] == serving.url
+        assert verification.parity["endpoint"] == shown
+        assert verification.detail.endswith(f"argmax 8/8 agree from {shown}")
         assert serving.paths == ["/v1/models/digits:predict"]
 
         ctx = make_ctx(root, json_mode=True, dry_run=True)
@@ -187,9 +191,10 @@ def test_parity_through_a_configured_url(
         data = json.loads(stdout(ctx))
         assert data["parity"] is None
         assert (
-            f"prediction parity not checked (dry run: POST {serving.url}/v1/models/digits:predict "
+            f"prediction parity not checked (dry run: POST {shown}/v1/models/digits:predict "
             "with 8 instances of input 'image'" in data["detail"]
         )
+        assert "url-pw-0123456789" not in stdout(ctx) + ctx.out.stderr.getvalue()  # type: ignore[attr-defined]
 
 
 def test_a_forbidden_predict_request_is_exit_3_at_once_not_a_failed_release(
