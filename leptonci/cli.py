@@ -310,8 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "verify",
-        "wait until ENV's cluster runs its current release and record the result; "
-        "roll back on failure where ENV says rollback: auto",
+        "wait until ENV's cluster runs its current release, check prediction parity, record "
+        "the result; roll back on failure where ENV says rollback: auto",
     )
     p.add_argument("env", metavar="ENV", help="the environment to verify")
     p.add_argument(

@@ -12,7 +12,10 @@ the test rig only:
 - injected failures: N requests answered 503, watch streams dropped, 410 Gone in-stream;
 - a server version a test can set (``server_version``, for the image volume check);
 - pod logs (``pods/NAME/log``, with ``follow`` and ``tailLines``) served from the files a
-  test actor registers in ``pod_logs`` (``tests/kube_jobs.py`` runs pods as processes).
+  test actor registers in ``pod_logs`` (``tests/kube_jobs.py`` runs pods as processes);
+- the service proxy (``services/NAME:PORT/proxy/PATH``) forwarding to the loopback URL a
+  test registers in ``service_proxies`` (``tests/tf_serving.py`` stands in for TF
+  Serving), with the API server's 503 when no backend is registered.
 The emulator is async (aiohttp); it runs on its own event loop in a thread so that the
 synchronous official client can talk to it like to a real API server.
 """
@@ -65,6 +68,8 @@ class RolloutEmulator(KubernetesEmulator):
     pod_logs: dict[tuple[str, str], tuple[Path, threading.Event]] = attrs.field(factory=dict)
     # what /version reports (kmock's own answer is a fixed 1.26)
     server_version: tuple[str, str] = ("1", "35")
+    # (namespace, "NAME:PORT") -> the loopback base URL the service proxy forwards to
+    service_proxies: dict[tuple[str, str], str] = attrs.field(factory=dict)
 
     async def _serve_server_version(self, request: kmock.Request) -> Any:
         major, minor = self.server_version
@@ -83,6 +88,12 @@ class RolloutEmulator(KubernetesEmulator):
             and request.subresource == "log"
         ):
             return await self._serve_log(request)
+        if (
+            request.resource is not None
+            and request.resource.plural == "services"
+            and (request.subresource or "").split("/", 1)[0] == "proxy"
+        ):
+            return await self._proxy(request)
         if (
             request.method == "POST"
             and request.resource is not None
@@ -116,6 +127,34 @@ class RolloutEmulator(KubernetesEmulator):
 
                 return aiohttp.web.json_response(raw, status=201)
         return await super()._handle(request)
+
+    async def _proxy(self, request: kmock.Request) -> Any:
+        """The API server's service proxy: the request goes on to the Service's backend."""
+        import aiohttp
+        import aiohttp.web
+
+        base = self.service_proxies.get((str(request.namespace), str(request.name)))
+        if base is None:
+            raise KubernetesError(
+                status=503,
+                reason="ServiceUnavailable",
+                message=f'no endpoints available for service "{request.name}"',
+            )
+        rest = (request.subresource or "").split("/", 1)[1:]
+        raw = await request._raw_request.read()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method,
+                f"{base}/{rest[0] if rest else ''}",
+                data=raw,
+                headers={"Content-Type": request.headers.get("Content-Type", "")},
+            ) as answer,
+        ):
+            body = await answer.read()
+            return aiohttp.web.Response(
+                status=answer.status, body=body, content_type="application/json"
+            )
 
     async def _serve_log(self, request: kmock.Request) -> Any:
         """A pod's log as the API server gives it: all, the last N lines, or followed."""

@@ -298,6 +298,7 @@ def _status_message(data: bytes | None) -> str:
         status = json.loads(data or b"")
     except ValueError:
         return ""
-    if isinstance(status, dict) and status.get("message"):
-        return excerpt(str(status["message"]).splitlines()[0], 300)
+    # a Kubernetes Status, or (through the service proxy) TF Serving's {"error": "..."}
+    if isinstance(status, dict) and (status.get("message") or status.get("error")):
+        return excerpt(str(status.get("message") or status["error"]).splitlines()[0], 300)
     return ""

@@ -20,7 +20,10 @@ from types import ModuleType
 from typing import Any
 
 import leptonci
+from leptonci.adapters.savedmodel import record_sample
+from leptonci.adapters.tfquiet import quiet_tensorflow
 from leptonci.core.errors import ConfigError
+from leptonci.core.parity import DEFAULT_SAMPLES, Sample
 from leptonci.core.training_contract import (
     LIBRARIES,
     OPTIONAL_HOOKS,
@@ -37,6 +40,7 @@ class TrainingOutcome:
     eval_fingerprint: str
     eval_count: int
     export_dir: Path
+    sample: Sample | None = None  # eval inputs and the exported model's outputs for them
 
 
 def library_versions() -> dict[str, str]:
@@ -71,7 +75,7 @@ def load_train_module(model_dir: Path, *, model: str, display: str) -> ModuleTyp
     if spec is None or spec.loader is None:
         raise ConfigError("cannot be imported as a Python module", file=where)
     module = importlib.util.module_from_spec(spec)
-    _quiet_tensorflow()  # train.py usually imports keras at the top
+    quiet_tensorflow()  # train.py usually imports keras at the top
     sys.path.insert(0, str(model_dir))  # lets train.py import helpers next to it
     try:
         spec.loader.exec_module(module)
@@ -114,13 +118,15 @@ def train_and_export(
     export_dir: Path,
     display: str,
     on_epoch: EpochCallback | None = None,
+    samples: int = DEFAULT_SAMPLES,
 ) -> TrainingOutcome:
-    """Seed, load data, build, fit, evaluate and export to export_dir (MODEL/VERSION)."""
+    """Seed, load data, build, fit, evaluate and export to export_dir (MODEL/VERSION),
+    then record the prediction sample (the first ``samples`` eval rows)."""
     where = f"{display}/{TRAIN_FILE}"
     data = _seed_and_load(module, params, where)
     model = _build(module, params, where)
     _fit(module, model, data, params, where, on_epoch)
-    return _evaluate_and_export(module, model, data, params, where, export_dir)
+    return _evaluate_and_export(module, model, data, params, where, export_dir, samples)
 
 
 def train_multi_worker(
@@ -131,6 +137,7 @@ def train_multi_worker(
     export_dir: Path | None,
     display: str,
     on_epoch: EpochCallback | None = None,
+    samples: int = DEFAULT_SAMPLES,
 ) -> TrainingOutcome | None:
     """One worker of a ``MultiWorkerMirroredStrategy`` cluster described by tf_config.
 
@@ -141,7 +148,7 @@ def train_multi_worker(
     alone, exactly as a local training does; the others return None.
     """
     os.environ["TF_CONFIG"] = json.dumps(dict(tf_config))  # read when the strategy starts
-    _quiet_tensorflow()
+    quiet_tensorflow()
     import tensorflow as tf
 
     _patch_keras_multi_worker()
@@ -158,11 +165,11 @@ def train_multi_worker(
         return None
     local = _build(module, params, where)  # same architecture, no distributed variables
     local.set_weights(model.get_weights())
-    return _evaluate_and_export(module, local, data, params, where, export_dir)
+    return _evaluate_and_export(module, local, data, params, where, export_dir, samples)
 
 
 def _seed_and_load(module: ModuleType, params: Mapping[str, Any], where: str) -> tuple[Any, ...]:
-    _quiet_tensorflow()
+    quiet_tensorflow()
     import keras
     import tensorflow as tf
 
@@ -213,6 +220,7 @@ def _evaluate_and_export(
     params: Mapping[str, Any],
     where: str,
     export_dir: Path,
+    samples: int,
 ) -> TrainingOutcome:
     x_eval, y_eval = data[2], data[3]
     evaluate = getattr(module, "evaluate", None) or _default_evaluate
@@ -223,7 +231,8 @@ def _evaluate_and_export(
     model.export(str(export_dir), format="tf_saved_model", verbose=False)
     if not (export_dir / "saved_model.pb").is_file():
         raise ConfigError(f"export wrote no saved_model.pb to {export_dir}", file=where)
-    return TrainingOutcome(metrics, fingerprint, len(y_eval), export_dir)
+    sample = record_sample(export_dir, x_eval, count=samples)
+    return TrainingOutcome(metrics, fingerprint, len(y_eval), export_dir, sample)
 
 
 _PATCHED = False
@@ -286,37 +295,6 @@ def _patch_keras_multi_worker() -> None:
     trainer.reduce_per_replica = reduce_scalars_without_axis
     cls._maybe_symbolic_build = build_from_local_batch
     _PATCHED = True
-
-
-# Set by the user: then TensorFlow logs as they asked, and nothing is hidden.
-_USER_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-
-
-def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ log lines out of leptonci's output.
-
-    Level 3 also hides the harmless ERROR-level notices TF prints during fit (failures
-    still raise Python exceptions). absl writes its pre-initialisation lines (and the
-    oneDNN notice) straight to file descriptor 2 while TensorFlow loads, whatever the
-    level, so that import runs with fd 2 pointed at /dev/null. Set TF_CPP_MIN_LOG_LEVEL
-    yourself to see everything.
-    """
-    if _USER_TF_LOG_LEVEL or "tensorflow" in sys.modules:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        try:
-            import tensorflow  # noqa: F401
-        except ImportError:
-            pass  # reported, with its message, where the model imports it
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _call(where: str, signature: str, fn: Callable[..., Any], *args: Any) -> Any:

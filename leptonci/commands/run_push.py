@@ -77,6 +77,7 @@ def release_record(
         eval_fingerprint=candidate.eval_fingerprint,
         verdict=gate,
         params=dict(candidate.params),
+        sample=candidate.sample,
     )
 
 

@@ -1,9 +1,11 @@
 """`leptonci verify ENV`: does ENV's cluster run the release its ledger says is current?
 
-Watches the rollout of the current release's digest, records the result in the ledger
-(a commit with a verify trailer) and, with ``rollback: auto``, restores the previous
-release when it failed. ``--dry-run`` reads the cluster (it is what was asked for) and
-records nothing.
+Watches the rollout of the current release's digest, then checks prediction parity
+(the recorded sample sent to the running model, ``engine/parity.py``), records the
+result in the ledger (a commit with a verify trailer) and, with ``rollback: auto``,
+restores the previous release when it failed. ``--dry-run`` reads the cluster (it is
+what was asked for), prints the predict request instead of sending it, and records
+nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def run(ctx: Context, *, env: str, model: str | None = None, timeout: float | No
         "image": record.image_ref if record else None,
         "result": verification.result,
         "detail": verification.detail,
+        "parity": dict(verification.parity) or None,  # the numbers, when parity ran
         "at": verification.at,
     }
     subject = f"{record.model} {record.release}" if record else "nothing"

@@ -2,7 +2,7 @@
 
 A candidate lives in a folder ``ROOT/`` holding the SavedModel in TensorFlow Serving
 layout (``ROOT/MODEL/VERSION/saved_model.pb``) and ``ROOT/metrics.json``, which is the
-serialised form of this record.
+serialised form of this record (with the prediction sample, ``core/parity.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.parity import Sample, sample_from_dict
 
 METRICS_FILE = "metrics.json"
 
@@ -32,6 +33,7 @@ class Candidate:
     versions: Mapping[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
     cached: bool = False
+    sample: Sample | None = None  # prediction parity: eval inputs and the model's outputs
 
     @property
     def export_dir(self) -> Path:
@@ -52,6 +54,7 @@ class Candidate:
             "params": dict(self.params),
             "versions": dict(self.versions),
             "wall_seconds": round(self.wall_seconds, 3),
+            **({"sample": self.sample.to_dict()} if self.sample else {}),
         }
 
     def write(self) -> Path:
@@ -138,6 +141,7 @@ def load_candidate(metrics_file: Path, *, cached: bool = False) -> Candidate:
             versions=dict(data.get("versions") or {}),
             wall_seconds=float(data.get("wall_seconds", 0.0)),
             cached=cached,
+            sample=sample_from_dict(data["sample"]) if data.get("sample") else None,
         )
     except KeyError as exc:
         raise ConfigError(f"missing key {exc.args[0]!r}", file=where) from None

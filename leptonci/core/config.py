@@ -29,6 +29,7 @@ from leptonci.core.config_errors import data_loc, pydantic_message
 from leptonci.core.errors import ConfigError
 from leptonci.core.image_config import ImageConfig
 from leptonci.core.images import parse_destination
+from leptonci.core.parity_config import EndpointParity, ModelParity
 from leptonci.core.serving_config import ServingConfig, base_conflict
 from leptonci.core.train_config import LocalTraining, TrainConfig
 from leptonci.core.yamldoc import key_path, line_of, load_yaml_with_lines, plain
@@ -86,6 +87,7 @@ class ModelConfig(_Model):
     gate: dict[str, Threshold]
     # Where it trains is not an input of the model: left out of the content hash.
     train: TrainConfig = Field(default_factory=LocalTraining)
+    parity: ModelParity = Field(default_factory=ModelParity)  # parity_config.py
     serving: ServingConfig | None = None  # how the image is served (docs/serving.md)
 
     @model_validator(mode="after")
@@ -109,6 +111,7 @@ class ClusterConfig(_Model):
     workload: str = Field(default="deployment/serving", pattern=r"^[a-z]+/[a-z0-9.-]+$")
     apply: Literal["gitops", "direct"] = "gitops"
     timeout: float = Field(default=300, gt=0)
+    parity: EndpointParity = Field(default_factory=EndpointParity)  # parity_config.py
 
 
 AttestationKind = Literal["verdict", "provenance"]

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.parity import Sample, sample_from_dict
 
 LEDGER_FILE = "ledger.yaml"
 HEADER = (
@@ -29,6 +31,8 @@ class Verification:
     result: str = "unverified"  # unverified | pending | verified | failed | skipped
     at: str | None = None
     detail: str = ""
+    # prediction parity's numbers (core/parity.py ParityResult.to_dict), when it ran
+    parity: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def verified(self) -> bool:
@@ -55,6 +59,7 @@ class ReleaseRecord:
     action: str = "promote"  # promote | rollback | force
     reason: str = ""
     verification: Verification = field(default_factory=Verification)
+    sample: Sample | None = None  # prediction parity: recorded eval inputs and outputs
 
     @property
     def image_ref(self) -> str:
@@ -87,7 +92,10 @@ class ReleaseRecord:
             "result": self.verification.result,
             "at": self.verification.at,
             "detail": self.verification.detail,
+            **({"parity": dict(self.verification.parity)} if self.verification.parity else {}),
         }
+        if self.sample is not None:
+            out["sample"] = self.sample.to_dict()
         return out
 
 
@@ -207,8 +215,38 @@ def render_ledger(ledger: Ledger) -> str:
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     buf = io.StringIO()
-    yaml.dump(ledger.to_dict(), buf)
+    yaml.dump(_rows_in_flow(ledger.to_dict()), buf)
     return HEADER.format(env=ledger.environment) + buf.getvalue()
+
+
+def _rows_in_flow(data: Any) -> Any:
+    """A prediction sample's rows one per line (``[[0.0, 0.5, ...]]``), not a number each."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key == "sample" and isinstance(value, dict):
+                out[key] = {k: _flow_rows(v) if k in _ROWS else v for k, v in value.items()}
+            else:
+                out[key] = _rows_in_flow(value)
+        return out
+    if isinstance(data, list):
+        return [_rows_in_flow(item) for item in data]
+    return data
+
+
+_ROWS = ("instances", "predictions")
+
+
+def _flow_rows(rows: list[Any]) -> CommentedSeq:
+    seq = CommentedSeq()
+    for row in rows:
+        if isinstance(row, (list, dict)):
+            inner: Any = CommentedSeq(row) if isinstance(row, list) else CommentedMap(row)
+            inner.fa.set_flow_style()
+            seq.append(inner)
+        else:
+            seq.append(row)
+    return seq
 
 
 def parse_ledger(text: str, *, file: str, history_limit: int = 50) -> Ledger:
@@ -272,5 +310,7 @@ def _record(data: Mapping[str, Any]) -> ReleaseRecord:
             result=str(ver.get("result") or "unverified"),
             at=ver.get("at"),
             detail=str(ver.get("detail") or ""),
+            parity=dict(ver.get("parity") or {}),
         ),
+        sample=sample_from_dict(data["sample"]) if data.get("sample") else None,
     )

@@ -87,6 +87,9 @@ def _verification_pairs(verification: Verification) -> list[tuple[str, str]]:
         pairs.append(("Verified-At", verification.at))
     if verification.detail:
         pairs.append(("Verification-Detail", one_line(verification.detail)))
+    if verification.parity:
+        compact = json.dumps(dict(verification.parity), sort_keys=True, separators=(",", ":"))
+        pairs.append(("Parity", compact))
     return pairs
 
 
@@ -142,7 +145,16 @@ def verification_from_trailers(trailers: Mapping[str, str]) -> Verification:
         result=trailers["Verification"],
         at=trailers.get("Verified-At") or None,
         detail=trailers.get("Verification-Detail", ""),
+        parity=_parity(trailers.get("Parity", "")),
     )
+
+
+def _parity(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}  # a hand-edited trailer: the numbers are lost, the result is not
+    return dict(value) if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -268,7 +268,7 @@ def record_verification(
 ) -> Landed:
     """Write a verification result into env's ledger (a commit with a verify trailer);
     the GitHub deployment the promotion opened (``after``) gets its final status."""
-    clean = Verification(verification.result, verification.at, one_line(verification.detail))
+    clean = replace(verification, detail=one_line(verification.detail))
     deployment = after.deployment_id if after is not None else None
 
     def propose(snap: Snapshot) -> Proposal:

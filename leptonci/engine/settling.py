@@ -1,7 +1,8 @@
 """Settling: after a release lands, verify it, record the result, roll back on failure.
 
 ``verify_release`` only asks the cluster whether it runs the release the ledger says
-is current. ``settle`` does what follows a landing: verify, commit the result to the
+is current, and then whether that model answers the recorded sample as the gated one
+did (prediction parity, ``engine/parity.py``). ``settle`` does what follows a landing: verify, commit the result to the
 ledger (a verify trailer) with the final status of the GitHub deployment the landing
 opened, and, where the environment says ``rollback: auto``, restore the previous
 release at once when verification failed (landed and verified like any promotion),
@@ -20,6 +21,7 @@ from leptonci.core.plan import Plan
 from leptonci.core.trailers import one_line
 from leptonci.engine.applier import Applied, Applier
 from leptonci.engine.envfiles import read_ledger
+from leptonci.engine.parity import check_parity
 from leptonci.engine.promotions import deployment_status, record_verification, rollback_in
 from leptonci.promotion.state import NO_CLUSTER
 from leptonci.runtime.context import Context
@@ -56,11 +58,12 @@ def check_release(
             timeout=cluster.timeout if timeout is None else timeout,
             api_client=api,
         )
+        if not result.ok:
+            return record, Verification("failed", ctx.now(), f"{result.reason}: {result.detail}")
+        rollout = Verification("verified", ctx.now(), result.detail)
+        return record, check_parity(ctx, env=env_config, record=record, rollout=rollout, api=api)
     finally:
         api.close()
-    if result.ok:
-        return record, Verification("verified", ctx.now(), result.detail)
-    return record, Verification("failed", ctx.now(), f"{result.reason}: {result.detail}")
 
 
 def current_record(

@@ -2,7 +2,7 @@
 
 ``CACHE/MODEL/HEX/`` holds one candidate (docs/training.md). The key is a content hash
 over the model folder's files, the model's config entry (without ``train``: where a
-model trains is not one of its inputs), the ML library versions and leptonci's. Every
+model trains is not one of its inputs; nor ``parity``: how verify compares), the ML library versions and leptonci's. Every
 entry is written to a temporary folder first and renamed into place.
 """
 
@@ -48,7 +48,7 @@ def folder_files(folder: Path) -> list[tuple[str, Path]]:
 
 def hashed_config(ctx: Context, model: str) -> dict[str, Any]:
     """The model's config entry as the content hash reads it."""
-    exclude: dict[str, Any] = {"train": True, "image": set(UNHASHED_IMAGE_KEYS)}
+    exclude: dict[str, Any] = {"train": True, "parity": True, "image": set(UNHASHED_IMAGE_KEYS)}
     return ctx.config.model(model).model_dump(mode="json", exclude=exclude)
 
 

@@ -281,6 +281,7 @@ def _train_into_cache(ctx: Context, *, model: str, key: str) -> Candidate:
                 export_dir=tmp / model / str(EXPORT_VERSION),
                 display=config.path,
                 on_epoch=on_epoch,
+                samples=config.parity.samples,
             )
         finally:
             bar.close()
@@ -295,6 +296,7 @@ def _train_into_cache(ctx: Context, *, model: str, key: str) -> Candidate:
             params=full_params,
             versions=training.library_versions(),
             wall_seconds=time.perf_counter() - started,
+            sample=outcome.sample,
         )
         candidate.write()
         write_trained(tmp, trained_at=ctx.now(), by=ctx.actor)

@@ -94,6 +94,7 @@ def job_document(ctx: Context, model: str, key: str) -> bytes:
         "content_hash": key,
         "model_config": hashed_config(ctx, model),
         "params": effective_params(ctx.config.model(model).params),
+        "samples": ctx.config.model(model).parity.samples,
         "library_versions": {k: v for k, v in versions.items() if k != "leptonci"},
         "leptonci_version": leptonci.__version__,
         "files": files,

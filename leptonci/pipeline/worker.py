@@ -31,6 +31,7 @@ from leptonci.adapters import training
 from leptonci.core.candidate import Candidate
 from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import short_digest
+from leptonci.core.parity import DEFAULT_SAMPLES
 from leptonci.core.train_job import (
     ENV_INDEX,
     ENV_WORKERS,
@@ -57,6 +58,7 @@ class JobFile:
     library_versions: Mapping[str, str]
     leptonci_version: str
     path: Path
+    samples: int = DEFAULT_SAMPLES  # rows of the prediction sample the chief records
 
     @property
     def model_folder(self) -> Path:
@@ -88,6 +90,7 @@ def read_job(path: Path) -> JobFile:
             library_versions={str(k): str(v) for k, v in dict(data["library_versions"]).items()},
             leptonci_version=str(data["leptonci_version"]),
             path=path,
+            samples=int(data.get("samples", DEFAULT_SAMPLES)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"bad job file: {exc}", file=where) from None
@@ -177,6 +180,7 @@ def run_worker(ctx: Context, *, job_file: Path) -> int:
                 export_dir=export_dir,
                 display=job.model,
                 on_epoch=on_epoch,
+                samples=job.samples,
             )
         else:
             outcome = training.train_multi_worker(
@@ -186,6 +190,7 @@ def run_worker(ctx: Context, *, job_file: Path) -> int:
                 export_dir=export_dir if chief else None,
                 display=job.model,
                 on_epoch=on_epoch,
+                samples=job.samples,
             )
         if outcome is None or store is None:
             ctx.out.info(f"{role}: done")
@@ -201,6 +206,7 @@ def run_worker(ctx: Context, *, job_file: Path) -> int:
             params=dict(job.params),
             versions=training.library_versions(),
             wall_seconds=time.perf_counter() - started,
+            sample=outcome.sample,
         )
         candidate.write()
         host = ctx.env.get("HOSTNAME")

@@ -187,7 +187,8 @@ def test_a_passing_rollout_is_recorded_verified(staging_rig: ClusterRig) -> None
     assert current is not None and current.release == GOOD.release
     assert current.verification.result == "verified"
     assert current.verification.detail == (
-        f"deployment/{NAME} in ml-staging: 2/2 replicas ready on {GOOD.digest}"
+        f"deployment/{NAME} in ml-staging: 2/2 replicas ready on {GOOD.digest}; "
+        "prediction parity not checked (the release has no sample)"
     )
     assert rig.live() == image_of(GOOD)
     trailers = rig.clone.remote_git("log", "-1", "--format=%(trailers:only)", "main")

@@ -246,6 +246,9 @@ def test_two_workers_train_digits_on_the_cluster_end_to_end(
     assert result["cached"] is False and result["content_hash"] == rig.key
     assert result["metrics"]["accuracy"] > 0.5 and result["eval_count"] == 360
     assert Path(result["root"], "digits", "1", "saved_model.pb").is_file()
+    # the chief recorded the prediction sample, which came back with the candidate
+    fetched = json.loads(Path(result["root"], "metrics.json").read_text())
+    assert len(fetched["sample"]["instances"]) == 32 and fetched["sample"]["input"] == "image"
     log = captured.err
     assert f"created job/{name} in ml-train" in log
     assert f"epoch 1/2 ({name}-0-" in log and f"epoch 2/2 ({name}-0-" in log

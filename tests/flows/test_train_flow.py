@@ -99,6 +99,10 @@ def test_trained_candidate_has_serving_layout_and_metrics(trained_digits: Candid
     assert data["content_hash"] == c.content_hash
     assert data["wall_seconds"] > 0
     assert load_candidate(c.root / "metrics.json").metrics == c.metrics
+    # the prediction sample verify checks the running model with
+    assert c.sample is not None and (c.sample.count, c.sample.input) == (32, "image")
+    assert data["sample"]["sha256"] == c.sample.sha256
+    assert load_candidate(c.root / "metrics.json").sample == c.sample
 
 
 def test_saved_model_serves_a_prediction(trained_digits: Candidate) -> None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from leptonci.commands.verify import run as verify_command
 from leptonci.core.errors import ClusterError, UsageError
 from leptonci.core.ledger import ReleaseRecord, Verification, empty_ledger, render_ledger
+from leptonci.core.parity import Sample
 from leptonci.engine.settling import verify_release
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
+from tests.fixtures.training import train_variant
 from tests.kube_rollouts import (
     IMAGE,
     NAME,
@@ -23,11 +26,21 @@ from tests.kube_rollouts import (
     EmulatorThread,
     RolloutActor,
 )
+from tests.tf_serving import ServingStandIn
 
 NOW = "2026-01-02T03:04:05Z"
 
 
-def write_repo(root: Path, *, server: str | None, models: tuple[str, ...] = ("digits",)) -> Path:
+def write_repo(
+    root: Path,
+    *,
+    server: str | None,
+    models: tuple[str, ...] = ("digits",),
+    sample: Sample | None = None,
+    parity: str = "",
+) -> Path:
+    """A repository whose dev ledger has each model current (with sample, if given);
+    parity is extra lines for dev's cluster block."""
     cluster = ""
     if server is not None:
         (root / "kubeconfig").write_text(
@@ -42,7 +55,7 @@ def write_repo(root: Path, *, server: str | None, models: tuple[str, ...] = ("di
             "      kubeconfig: kubeconfig\n"
             f"      namespace: {NAMESPACE}\n"
             f"      workload: deployment/{NAME}\n"
-            "      timeout: 0.5\n"
+            "      timeout: 0.5\n" + parity
         )
     gates = "".join(
         f"  {m}:\n    path: model_repo/{m}\n    gate:\n      accuracy: {{min: 0.9}}\n"
@@ -57,7 +70,12 @@ def write_repo(root: Path, *, server: str | None, models: tuple[str, ...] = ("di
     for model in models:
         ledger = ledger.with_release(
             ReleaseRecord(
-                release=f"{model}-r1", model=model, model_hash="h", image=IMAGE, digest=NEW
+                release=f"{model}-r1",
+                model=model,
+                model_hash="h",
+                image=IMAGE,
+                digest=NEW,
+                sample=sample,
             )
         )
     (root / "environments" / "dev" / "ledger.yaml").write_text(render_ledger(ledger))
@@ -92,7 +110,10 @@ def test_verified_release(
     ctx = make_ctx(write_repo(tmp_path, server=kube_emulator.url))
     verification = verify_release(ctx, env="dev")
     assert verification == Verification(
-        "verified", NOW, f"deployment/{NAME} in {NAMESPACE}: 2/2 replicas ready on {NEW}"
+        "verified",
+        NOW,
+        f"deployment/{NAME} in {NAMESPACE}: 2/2 replicas ready on {NEW}; "
+        "prediction parity not checked (the release has no sample)",
     )
 
 
@@ -135,3 +156,61 @@ def test_several_models_need_a_model_name(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="several current models"):
         verify_release(ctx, env="dev")
     assert verify_release(ctx, env="dev", model="iris").result == "skipped"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return train_variant(tmp_path_factory.mktemp("trained"), samples=8)
+
+
+def test_parity_through_a_configured_url(
+    tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor, trained: Any
+) -> None:
+    """cluster.parity.url: straight to TF Serving, not through the service proxy; a
+    password in the URL is never shown."""
+    rollout.deploy(NEW)
+    with ServingStandIn(lambda: Path(trained.export_dir)) as serving:
+        host = serving.url.removeprefix("http://")
+        shown = f"http://bob:***@{host}"
+        root = write_repo(
+            tmp_path,
+            server=kube_emulator.url,
+            sample=trained.sample,
+            parity=f"      parity: {{url: 'http://bob:url-pw-0123456789@{host}/'}}\n",
+        )
+        verification = verify_release(make_ctx(root), env="dev")
+        assert verification.result == "verified", verification.detail
+        assert verification.parity["count"] == verification.parity["within"] == 8
+        assert verification.parity["endpoint"] == shown
+        assert verification.detail.endswith(f"argmax 8/8 agree from {shown}")
+        assert serving.paths == ["/v1/models/digits:predict"]
+
+        ctx = make_ctx(root, json_mode=True, dry_run=True)
+        assert verify_command(ctx, env="dev") == 0
+        assert len(serving.paths) == 1  # a dry run sends nothing
+        data = json.loads(stdout(ctx))
+        assert data["parity"] is None
+        assert (
+            f"prediction parity not checked (dry run: POST {shown}/v1/models/digits:predict "
+            "with 8 instances of input 'image'" in data["detail"]
+        )
+        assert "url-pw-0123456789" not in stdout(ctx) + ctx.out.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def test_a_forbidden_predict_request_is_exit_3_at_once_not_a_failed_release(
+    tmp_path: Path, kube_emulator: EmulatorThread, rollout: RolloutActor, trained: Any
+) -> None:
+    rollout.deploy(NEW)
+    with ServingStandIn(lambda: Path(trained.export_dir)) as serving:
+        serving.fail_always, serving.fail_status = True, 403
+        root = write_repo(
+            tmp_path,
+            server=kube_emulator.url,
+            sample=trained.sample,
+            parity=f"      parity: {{url: '{serving.url}'}}\n",
+        )
+        with pytest.raises(ClusterError) as info:
+            verify_release(make_ctx(root), env="dev")
+        assert info.value.exit_code == 3 and "403" in info.value.message
+        assert "services/proxy" in (info.value.hint or "")
+        assert len(serving.paths) == 1  # not retried
