@@ -15,6 +15,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.yamldoc import load_yaml
 
 LEDGER_FILE = "ledger.yaml"
 HEADER = (
@@ -212,13 +213,7 @@ def render_ledger(ledger: Ledger) -> str:
 
 
 def parse_ledger(text: str, *, file: str, history_limit: int = 50) -> Ledger:
-    yaml = YAML(typ="safe")
-    try:
-        data = yaml.load(text) or {}
-    except Exception as exc:  # ruamel raises several unrelated types here
-        raise ConfigError(
-            f"ledger is not valid YAML: {str(exc).splitlines()[0]}", file=file
-        ) from None
+    data = load_yaml(text, file=file, typ="safe") or {}
     if not isinstance(data, dict) or "environment" not in data:
         raise ConfigError("not a leptonci ledger (no 'environment' key)", file=file)
     try:
