@@ -24,7 +24,7 @@ from leptonci.core.errors import ConfigError
 # Room for any one object Kubernetes stores (at most 1.5 MiB: a big CRD) and far more
 # than a config or a ledger (its history is bounded) needs; the round-trip parser reads
 # about 0.3 MB a second, so a file this size still parses in seconds, and a 50 MB one is
-# refused before it is read. README.md, "Limits", documents it.
+# refused before it is read. README.md, "Limits on what leptonci reads", documents it.
 MAX_FILE_BYTES = 2 * 1024 * 1024
 NEW_FILE_MODE = 0o644
 

@@ -27,7 +27,8 @@ from leptonci.core.errors import ConfigError
 
 # Nodes that aliases may add to one file, counted as if each alias were a copy of what it
 # names: generous for anchors shared by hand (a gate block reused by ten models adds a
-# hundred), and a billion-laughs file stops at its third level. README.md, "Limits".
+# hundred), and a billion-laughs file stops at its third level. README.md documents it
+# ("Limits on what leptonci reads").
 MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 200  # nesting levels; deeper is no file a person wrote
 
