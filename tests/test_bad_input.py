@@ -248,3 +248,21 @@ def test_a_metric_that_is_not_a_finite_float_refuses_the_candidate(
     assert result.stderr.count("\n") == 1, result.stderr
     assert f"{path}: metric 'accuracy': " in result.stderr and why in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_planner_refuses_a_committed_alias_bomb_naming_file_and_line(
+    example_clone: Clone,
+    release_in_dev: ReleaseRecord,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The promotion reads staging's overlay from the remote's tip and locates its image
+    fields with the manifest editor's own parser: bounded too (core/yamldoc.py)."""
+    target = "environments/staging/kustomization.yaml"
+    text = (CORPUS / "manifests" / "alias_bomb_kustomization.yaml").read_text()
+    line, _ = _expect(text)
+    (example_clone.root / target).write_text(text)
+    example_clone.git("commit", "--quiet", "-am", "staging's overlay laughs")
+    example_clone.git("push", "--quiet", "origin", "main")
+    assert main(["-C", str(example_clone.root), "promote", "--to", "staging", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{target}:{line}: " in err and "aliases expand past 10,000 nodes" in err, err
