@@ -127,7 +127,9 @@ def trust_for(ctx: Context, require: RequireConfig, *, where: str) -> Trust:
         else:
             name = entry
             try:
-                text = read_text(ctx.root / entry, root=ctx.root)
+                # a relative path names a file in the repository, and must stay in it
+                inside = None if Path(entry).is_absolute() else ctx.root
+                text = read_text(ctx.root / entry, root=inside)
             except OSError:
                 raise ConfigError(
                     f"{where}.keys[{i}]: public key file {entry} cannot be read",
