@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib.util
-import json
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -61,8 +59,8 @@ if TYPE_CHECKING:  # mypy checks every call below against the real modules
         worker,
         workflows,
     )
-    from leptonci.core import config, redact
-    from leptonci.runtime import context, output
+    from leptonci.core import config
+    from leptonci.runtime import context, failure, output
 else:
     build = _lazy("leptonci.commands.build")
     gate = _lazy("leptonci.commands.gate")
@@ -83,7 +81,7 @@ else:
     context = _lazy("leptonci.runtime.context")
     output = _lazy("leptonci.runtime.output")
     config = _lazy("leptonci.core.config")
-    redact = _lazy("leptonci.core.redact")
+    failure = _lazy("leptonci.runtime.failure")
 
 Command = Callable[["context.Context"], int]
 
@@ -442,7 +440,16 @@ class _Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
             if close:
                 message += f"; did you mean {close[0]!r}?"
-        super().error(message)
+        raise _BadArguments(self.format_usage(), message, self.prog)
+
+
+class _BadArguments(SystemExit):
+    """argparse refused the command line: main reports it (as JSON too, with -o json);
+    to any other caller of parse_args it is argparse's own SystemExit(2)."""
+
+    def __init__(self, usage: str, message: str, prog: str) -> None:
+        super().__init__(ExitCode.BAD_INPUT)
+        self.usage, self.message, self.prog = usage, message, prog
 
 
 def _complete_names(kind: str) -> Callable[..., list[str]]:
@@ -459,35 +466,33 @@ def _complete_names(kind: str) -> Callable[..., list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions; argcomplete exits
         import argcomplete
 
         _attach_completers(parser)
         argcomplete.autocomplete(parser)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(words)
+    except _BadArguments as exc:
+        return failure.bad_arguments(
+            exc.usage, exc.message, prog=exc.prog, json_mode=failure.json_requested(words)
+        )
     debug = bool(args.debug)
+    json_mode = args.output in ("json", "yaml")
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+        return failure.interrupted(json_mode=json_mode)
     except LeptonError as exc:
-        if debug:
-            _print_traceback()
-        _report(exc, json_mode=args.output in ("json", "yaml"))
-        return int(exc.exit_code)
+        return failure.lepton_error(exc, json_mode=json_mode, debug=debug)
     except BrokenPipeError:
         # stdout closed early (`leptonci status | head`): not an error of ours
         sys.stderr.close()
         return ExitCode.OK
     except Exception as exc:  # a bug: one redacted line, the traceback only with --debug
-        if debug:
-            _print_traceback()
-            return ExitCode.BUG
-        text = redact.redact(f"{type(exc).__name__}: {exc}").replace("\n", " ")
-        print(f"leptonci: internal error: {text} (rerun with --debug)", file=sys.stderr)
-        return ExitCode.BUG
+        return failure.bug(exc, json_mode=json_mode, debug=debug)
 
 
 def _attach_completers(parser: argparse.ArgumentParser) -> None:
@@ -519,39 +524,6 @@ def _run(args: argparse.Namespace) -> int:
     )
     command: Command = args.run(args)
     return int(command(ctx) or 0)
-
-
-def _print_traceback() -> None:
-    """--debug: the traceback, through the same redaction as every other output."""
-    print(redact.redact(traceback.format_exc()), file=sys.stderr, end="")
-
-
-def _report(exc: LeptonError, *, json_mode: bool) -> None:
-    line = redact.redact(str(exc)).replace("\n", " ")
-    if json_mode:
-        print(json.dumps({"error": line, "exit_code": int(exc.exit_code)}))
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        file, at = _where(exc)
-        print(
-            f"{output.annotation('error', file=file, line=at)}{out_escape(line)}", file=sys.stderr
-        )
-    else:
-        print(f"leptonci: error: {line}", file=sys.stderr)
-
-
-def out_escape(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _where(exc: LeptonError) -> tuple[str | None, int | None]:
-    """The file (relative to the workspace, as annotations want it) and line of an error."""
-    file = getattr(exc, "file", None)
-    if not file:
-        return None, None
-    base = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
-    if os.path.isabs(file):
-        file = os.path.relpath(file, base)
-    return file, getattr(exc, "line", None)
 
 
 if __name__ == "__main__":

@@ -130,3 +130,53 @@ def test_status_table_and_json(example_repo: Path) -> None:
     assert header == ["ENV", "MODEL", "RELEASE", "DIGEST", "VERDICT", "VERIFIED", "WHEN", "BY"]
     data = json.loads(run_cli("-C", str(example_repo), "status", "--json").stdout)
     assert [e["environment"] for e in data["environments"]] == ["dev", "staging", "prod"]
+
+
+def test_with_json_a_bug_is_a_json_document_and_exit_70(
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import leptonci.core.config
+    from leptonci.core.redact import register_secret
+
+    secret = "bug-secret-json-0123456789"
+    register_secret(secret)
+
+    def broken(start: Path) -> Path:
+        raise ZeroDivisionError(f"a bug near {secret}")
+
+    monkeypatch.setattr(leptonci.core.config, "find_root", broken)
+    for argv in (["--json", "status"], ["status", "-o", "yaml"], ["--debug", "-ojson", "status"]):
+        assert main(["-C", str(example_repo), *argv]) == 70
+        out, err = capsys.readouterr()
+        assert json.loads(out) == {
+            "error": "internal error: ZeroDivisionError: a bug near ***",
+            "exit_code": 70,
+            "internal": True,
+        }
+        assert secret not in out + err
+
+
+def test_with_json_every_error_path_prints_one_json_document(
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A LeptonError (with its file and line), a mistyped command line, an interrupt."""
+    (example_repo / "leptonci.yaml").write_text("project: [x\n")
+    assert main(["--json", "-C", str(example_repo), "status"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exit_code"] == 2 and doc["line"] == 2 and "invalid YAML" in doc["error"]
+    assert doc["file"].endswith("leptonci.yaml")
+    assert main(["--json", "statsu"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["exit_code"] == 2 and "did you mean 'status'?" in out
+    assert "usage: leptonci" in err
+    assert main(["promote", "--output=json"]) == 2
+    assert "--to" in json.loads(capsys.readouterr().out)["error"]
+
+    import leptonci.core.config
+
+    def interrupted(start: Path) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(leptonci.core.config, "find_root", interrupted)
+    assert main(["-o", "json", "status"]) == 130
+    assert json.loads(capsys.readouterr().out) == {"error": "interrupted", "exit_code": 130}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from leptonci.adapters import proc
 from leptonci.core.errors import CommandFailed, GitError, ProtectedBranch, PushRejected
+from leptonci.core.files import MAX_FILE_BYTES, decode, link_target, outside, too_large
 from leptonci.core.redact import register_url_credentials
 
 # Variables that point git at another repository, index or object store. A hook or a
@@ -221,8 +222,8 @@ class Git:
 
     def file_at(self, rev: str, path: str) -> str | None:
         """The text of path at rev, or None when rev has no such file."""
-        result = self.run("show", f"{rev}:{path}", check=False)
-        return result.stdout if result.ok else None
+        entries = self._entries(rev, path, recursive=False)
+        return self._text(rev, entries[0]) if entries else None
 
     def log_trailers(self, rev: str, paths: Sequence[str]) -> list[tuple[str, str]]:
         """(commit, trailer block) of commits touching paths, oldest first."""
@@ -238,11 +239,58 @@ class Git:
 
     def tree_files(self, rev: str, path: str) -> dict[str, str]:
         """Text of every file under path at rev (repo-relative path -> text)."""
-        names = self.run("ls-tree", "-r", "-z", "--name-only", rev, "--", path).stdout
         files: dict[str, str] = {}
-        for name in (n for n in names.split("\0") if n):
-            files[name] = self.run("show", f"{rev}:{name}").stdout
+        for entry in self._entries(rev, path, recursive=True):
+            text = self._text(rev, entry)
+            if text is not None:
+                files[entry.name] = text
         return files
+
+    def _entries(self, rev: str, path: str, *, recursive: bool) -> list[_Entry]:
+        """The blobs at path (under it, with recursive) in rev; [] when rev has none."""
+        flags = ["-r"] if recursive else []
+        result = self.run("ls-tree", "-l", "-z", *flags, rev, "--", path, check=recursive)
+        entries: list[_Entry] = []
+        if not result.ok:
+            return entries
+        for line in (n for n in result.stdout.split("\0") if n):
+            meta, _, name = line.partition("\t")
+            mode, kind, sha, size = meta.split()
+            if kind == "blob" and (recursive or name == path):
+                entries.append(_Entry(name, mode, sha, int(size)))
+        return entries
+
+    def _text(self, rev: str, entry: _Entry, *, links: int = 0) -> str | None:
+        """A blob's text, checked as every file read is; a symlink is followed inside the
+        repository (None when it dangles) and refused when it leads out of it."""
+        if entry.size > MAX_FILE_BYTES:
+            raise too_large(entry.name, entry.size)
+        try:
+            data = proc.run_bytes(
+                ["git", "cat-file", "blob", entry.sha], cwd=self.root, unset=REPOSITORY_VARIABLES
+            )
+        except CommandFailed as exc:
+            raise GitError(exc.message, hint=exc.hint) from None
+        if entry.mode != SYMLINK_MODE:
+            return decode(data, file=entry.name)
+        target = decode(data, file=entry.name)
+        inside = link_target(entry.name, target)
+        if inside is None or links >= _MAX_LINKS:
+            raise outside(entry.name, target)
+        found = self._entries(rev, inside, recursive=False)
+        return self._text(rev, found[0], links=links + 1) if found else None
+
+
+SYMLINK_MODE = "120000"
+_MAX_LINKS = 8  # symlinks followed in a row (a loop is refused)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str  # repository path
+    mode: str
+    sha: str
+    size: int
 
 
 # GitHub's refusals of a push to a protected branch: GH006 (branch protection rules),

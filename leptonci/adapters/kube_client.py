@@ -20,7 +20,9 @@ from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ClusterError, ConfigError
+from leptonci.core.files import read_text
 from leptonci.core.redact import excerpt, redact, register_credentials, register_secret
+from leptonci.core.yamldoc import load_yaml
 
 if TYPE_CHECKING:  # the client is imported where it is used, to keep `--help` light
     from kubernetes.client import ApiClient
@@ -83,14 +85,13 @@ def kubeconfig_paths(
     return [Path(os.path.expanduser("~/.kube/config"))]
 
 
-def register_kubeconfig_secrets(text: str) -> None:
-    """Register every credential found in a kubeconfig document with the redactor."""
-    import yaml  # PyYAML: a dependency of the kubernetes client
+def register_kubeconfig_secrets(text: str, *, file: str = "kubeconfig") -> None:
+    """Register every credential found in a kubeconfig document with the redactor.
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return
+    Parsed as every YAML file is: aliases bounded (the walk below follows each one), a
+    file that is not YAML a ConfigError naming its line.
+    """
+    data = load_yaml(text, file=file, typ="safe")
     if not isinstance(data, dict):
         return
     for entry in data.get("users") or []:
@@ -143,7 +144,7 @@ def load_api_client(
         )
     for path in paths:
         try:
-            register_kubeconfig_secrets(path.read_text())
+            register_kubeconfig_secrets(read_text(path), file=str(path))
         except OSError:
             pass
     configuration = client.Configuration()

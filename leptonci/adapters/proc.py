@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from leptonci.core.errors import CommandFailed, TransientError
 from leptonci.core.redact import excerpt, redact
@@ -59,19 +60,52 @@ def run(
     variables named in ``unset`` removed. With ``check`` a non-zero exit raises
     ``CommandFailed``; a timeout raises ``TransientError``.
     """
+    proc = _spawn(args, cwd=cwd, env=env, unset=unset, input=input, timeout=timeout, text=True)
+    result = Result(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+    if check and not result.ok:
+        raise failure(result)
+    return result
+
+
+def run_bytes(
+    args: Sequence[str],
+    *,
+    cwd: Path | str | None = None,
+    unset: Iterable[str] = (),
+    timeout: float | None = 600,
+) -> bytes:
+    """Run a command and return its stdout undecoded (a file's bytes, for the caller to
+    decode and check); failures as ``run`` reports them."""
+    proc = _spawn(args, cwd=cwd, env=None, unset=unset, input=None, timeout=timeout, text=False)
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode("utf-8", errors="replace")
+        raise failure(Result(tuple(args), proc.returncode, "", stderr))
+    return bytes(proc.stdout)
+
+
+def _spawn(
+    args: Sequence[str],
+    *,
+    cwd: Path | str | None,
+    env: Mapping[str, str] | None,
+    unset: Iterable[str],
+    input: str | None,
+    timeout: float | None,
+    text: bool,
+) -> subprocess.CompletedProcess[Any]:
     full_env = None
     drop = set(unset)
     if env is not None or drop:
         full_env = {k: v for k, v in os.environ.items() if k not in drop}
         full_env.update(env or {})
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             list(args),
             cwd=cwd,
             env=full_env,
             input=input,
             capture_output=True,
-            text=True,
+            text=text,
             timeout=timeout,
             check=False,
         )
@@ -84,10 +118,6 @@ def run(
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise TransientError(f"`{describe(args)}` timed out after {timeout:.0f}s") from exc
-    result = Result(tuple(args), proc.returncode, proc.stdout, proc.stderr)
-    if check and not result.ok:
-        raise failure(result)
-    return result
 
 
 def failure(result: Result) -> CommandFailed:

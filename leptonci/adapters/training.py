@@ -22,6 +22,7 @@ from typing import Any
 import leptonci
 from leptonci.adapters.savedmodel import record_sample
 from leptonci.adapters.tfquiet import quiet_tensorflow
+from leptonci.core.candidate import metric_value
 from leptonci.core.errors import ConfigError
 from leptonci.core.parity import DEFAULT_SAMPLES, Sample
 from leptonci.core.training_contract import (
@@ -337,10 +338,12 @@ def _metrics(raw: Any, where: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in raw.items():
         try:
-            out[str(key)] = float(value)
-        except (TypeError, ValueError):
+            if isinstance(value, (bool, str, bytes)):
+                raise ValueError(f"{value!r} is not a number")
+            out[str(key)] = metric_value(float(value))  # numpy and tensor scalars too
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ConfigError(
-                f"evaluate(model, data, params): metric {key!r} is not a number", file=where
+                f"evaluate(model, data, params): metric {key!r}: {exc}", file=where
             ) from None
     return out
 

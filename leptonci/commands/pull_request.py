@@ -24,7 +24,8 @@ from leptonci.adapters.github import settings_from_env
 from leptonci.core.actions import CreateCheckRun, SetCommitStatus, Step, UpsertComment
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE, Config
-from leptonci.core.errors import UsageError
+from leptonci.core.errors import ConfigError, UsageError
+from leptonci.core.files import read_text
 from leptonci.core.gate import Verdict
 from leptonci.core.ledger import Ledger
 from leptonci.core.plan import Plan
@@ -63,9 +64,9 @@ def pull_request_event(env: Mapping[str, str]) -> PullRequestEvent:
     path = env.get("GITHUB_EVENT_PATH")
     if path:
         try:
-            payload = json.loads(Path(path).read_text())
+            payload = json.loads(read_text(Path(path)))
             pull = payload.get("pull_request") or {}
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, ConfigError):
             pull = {}
     number = pull.get("number")
     if number is None:
@@ -219,7 +220,7 @@ def read_append(ctx: Context, path: Path | None) -> str:
         return ""
     where = path if path.is_absolute() else ctx.root / path
     try:
-        return where.read_text()
+        return read_text(where)
     except FileNotFoundError:
         raise UsageError(
             f"--append {path}: no such file", hint="write it in an earlier workflow step"

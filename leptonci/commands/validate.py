@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from leptonci.adapters import kubeschema, kustomize
 from leptonci.core.config import CONFIG_FILE, Config, check_config
 from leptonci.core.errors import ConfigError, ExitCode, LeptonError
+from leptonci.core.files import read_text, shown
 from leptonci.core.kustomization import KUSTOMIZATION_FILES, is_manifest_file
 from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.engine import serving
@@ -71,12 +72,11 @@ def validate_all(ctx: Context) -> tuple[list[Checked], list[LeptonError]]:
     """(what was checked, every error found): each check runs even when another failed."""
     path = ctx.root / CONFIG_FILE
     try:
-        text = path.read_text()
+        text = read_text(path, root=ctx.root)
+        config, found = check_config(text, file=CONFIG_FILE, root=ctx.root)
     except FileNotFoundError:
         return [], [ConfigError("file not found", file=CONFIG_FILE)]
-    try:
-        config, found = check_config(text, file=CONFIG_FILE, root=ctx.root)
-    except ConfigError as exc:  # not YAML at all
+    except ConfigError as exc:  # not text, or not YAML at all
         return [], [exc]
     errors: list[LeptonError] = list(found)
     if config is None or errors:
@@ -181,7 +181,7 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
 
 def _bases(path: Path, *, root: Path) -> set[Path]:
     folder = path.parent
-    data = load_yaml_with_lines(path.read_text(), file=str(path.relative_to(root)))
+    data = load_yaml_with_lines(read_text(path, root=root), file=shown(path, root))
     out = set()
     for res in (data or {}).get("resources") or []:
         base = (folder / str(res)).resolve()
@@ -214,14 +214,14 @@ def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
     count = 0
     patches = _patch_files(folder)
     for path in sorted(p for p in folder.iterdir() if p.is_file() and is_manifest_file(p.name)):
-        rel = str(path.relative_to(root.resolve()) if path.is_absolute() else path)
+        rel = shown(path, root)
         if path.name == "ledger.yaml":
             continue
         if patches is None and path.name != "kustomization.yaml":
             continue  # the broken kustomization is the error to fix first
         if patches is not None and path.resolve() in patches:
             continue
-        docs = _attempt(errors, partial(_read_documents, path, rel))
+        docs = _attempt(errors, partial(_read_documents, root, path, rel))
         for offset, doc in docs or ():
             if isinstance(doc, dict) and doc.get("kind") and doc.get("kind") not in _NOT_K8S:
                 _attempt(errors, partial(_schema_check, doc, file=rel, line_offset=offset))
@@ -229,8 +229,8 @@ def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
     return count
 
 
-def _read_documents(path: Path, rel: str) -> list[tuple[int, Any]]:
-    return _documents(path.read_text(), file=rel)
+def _read_documents(root: Path, path: Path, rel: str) -> list[tuple[int, Any]]:
+    return _documents(read_text(path, root=root), file=rel)
 
 
 def _documents(text: str, *, file: str) -> list[tuple[int, Any]]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from leptonci.core.actions import WriteFile
 from leptonci.core.errors import ExitCode
+from leptonci.core.files import read_text, write_atomic
 from leptonci.core.plan import Plan
 from leptonci.core.workflows import existing_pins, render_workflows
-from leptonci.engine.clone import write_atomic
 from leptonci.runtime.context import Context
 
 
@@ -23,7 +23,7 @@ def plan_workflows(ctx: Context) -> Plan:
     for wf in files:
         path = ctx.root / wf.path
         if path.is_file():
-            current[wf.path] = path.read_text()
+            current[wf.path] = read_text(path, root=ctx.root)
     files = render_workflows(ctx.config, pins=existing_pins(current))
     writes = [
         WriteFile(

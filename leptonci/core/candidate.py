@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import numbers
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.files import read_text, write_atomic
 from leptonci.core.parity import Sample, sample_from_dict
 
 METRICS_FILE = "metrics.json"
@@ -59,9 +61,7 @@ class Candidate:
 
     def write(self) -> Path:
         path = self.root / METRICS_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
         return path
 
 
@@ -72,34 +72,63 @@ def _json_float(value: float) -> float | str:
     return value
 
 
-def load_metrics_file(path: Path, *, model: str) -> Candidate:
-    """A candidate from a metrics file: leptonci's candidate metrics.json, or a plain
-    ``{"metric": value}`` object (DVC's format; nested objects become ``a.b``)."""
+def metric_value(value: Any) -> float:
+    """value as a metric: a finite number (an int or a float, never a bool or a string),
+    else ValueError saying what it is instead."""
+    if isinstance(value, str):
+        raise ValueError(f"{value!r} is a string, not a number")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{value!r} is too large for a float") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{number} is not a finite number")
+    return number
+
+
+def checked_metrics(items: Iterable[tuple[Any, Any]], *, file: str) -> dict[str, float]:
+    """Metrics by name, each a finite float; anything else refuses the candidate (exit 2)."""
+    metrics: dict[str, float] = {}
+    for key, value in items:
+        try:
+            metrics[str(key)] = metric_value(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"metric {str(key)!r}: {exc}",
+                file=file,
+                hint="metrics are finite numbers; the candidate is refused",
+            ) from None
+    return metrics
+
+
+def _read_json(path: Path) -> Any:
     where = str(path)
     try:
-        data = json.loads(path.read_text())
+        return json.loads(read_text(path))
     except FileNotFoundError:
         raise ConfigError("metrics file not found", file=where) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", file=where, line=exc.lineno) from None
+    except RecursionError:
+        raise ConfigError("not valid JSON: nested too deeply", file=where) from None
+
+
+def load_metrics_file(path: Path, *, model: str) -> Candidate:
+    """A candidate from a metrics file: leptonci's candidate metrics.json, or a plain
+    ``{"metric": value}`` object (DVC's format; nested objects become ``a.b``)."""
+    data = _read_json(path)
     if isinstance(data, dict) and "model" in data and isinstance(data.get("metrics"), dict):
         return load_candidate(path)
     if not isinstance(data, dict):
-        raise ConfigError('expected a JSON object: {"metric": value, ...}', file=where)
-    metrics: dict[str, float] = {}
-    for key, value in _flatten(data):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ConfigError(f"{key}: {value!r} is not a number", file=where)
-        try:
-            metrics[key] = float(value)
-        except ValueError:
-            raise ConfigError(f"{key}: {value!r} is not a number", file=where) from None
+        raise ConfigError('expected a JSON object: {"metric": value, ...}', file=str(path))
     return Candidate(
         model=model,
         version=1,
         root=path.parent,
         content_hash="",
-        metrics=metrics,
+        metrics=checked_metrics(_flatten(data), file=str(path)),
         eval_fingerprint="",
         eval_count=None,
     )
@@ -119,27 +148,24 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]
 def load_candidate(metrics_file: Path, *, cached: bool = False) -> Candidate:
     """Read a candidate back from its metrics.json; a malformed file is a config error."""
     where = str(metrics_file)
-    try:
-        data = json.loads(metrics_file.read_text())
-    except FileNotFoundError:
-        raise ConfigError("metrics file not found", file=where) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg}", file=where, line=exc.lineno) from None
+    data = _read_json(metrics_file)
     if not isinstance(data, dict):
         raise ConfigError("expected a JSON object", file=where)
+    metrics = data.get("metrics") or {}
+    if not isinstance(metrics, dict):
+        raise ConfigError("metrics: expected an object of metric: number", file=where)
     try:
-        metrics = {str(k): float(v) for k, v in dict(data.get("metrics") or {}).items()}
         return Candidate(
             model=str(data["model"]),
-            version=int(data.get("version", 1)),
+            version=_count(data.get("version", 1), "version"),
             root=metrics_file.parent,
             content_hash=str(data.get("content_hash", "")),
-            metrics=metrics,
+            metrics=checked_metrics(metrics.items(), file=where),
             eval_fingerprint=str(data.get("eval_fingerprint", "")),
-            eval_count=int(data.get("eval_count", 0)),
+            eval_count=_count(data.get("eval_count", 0), "eval_count"),
             params=dict(data.get("params") or {}),
             versions=dict(data.get("versions") or {}),
-            wall_seconds=float(data.get("wall_seconds", 0.0)),
+            wall_seconds=metric_value(data.get("wall_seconds", 0.0)),
             cached=cached,
             sample=sample_from_dict(data["sample"]) if data.get("sample") else None,
         )
@@ -147,3 +173,9 @@ def load_candidate(metrics_file: Path, *, cached: bool = False) -> Candidate:
         raise ConfigError(f"missing key {exc.args[0]!r}", file=where) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad value: {exc}", file=where) from None
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} {value!r} is not a count")
+    return value

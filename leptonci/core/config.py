@@ -27,6 +27,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from leptonci.core.config_errors import data_loc, pydantic_message
 from leptonci.core.errors import ConfigError
+from leptonci.core.files import read_text
 from leptonci.core.image_config import ImageConfig
 from leptonci.core.images import parse_destination
 from leptonci.core.parity_config import EndpointParity, ModelParity
@@ -310,7 +311,7 @@ def find_root(start: Path) -> Path:
 def load_config(root: Path) -> Config:
     path = root / CONFIG_FILE
     try:
-        text = path.read_text()
+        text = read_text(path, root=root)
     except FileNotFoundError:
         raise ConfigError("file not found", file=str(path)) from None
     return parse_config(text, file=str(path), root=root)

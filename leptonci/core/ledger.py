@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from leptonci.core.errors import ConfigError
 from leptonci.core.parity import Sample, sample_from_dict
+from leptonci.core.yamldoc import load_yaml
 
 LEDGER_FILE = "ledger.yaml"
 HEADER = (
@@ -250,13 +251,7 @@ def _flow_rows(rows: list[Any]) -> CommentedSeq:
 
 
 def parse_ledger(text: str, *, file: str, history_limit: int = 50) -> Ledger:
-    yaml = YAML(typ="safe")
-    try:
-        data = yaml.load(text) or {}
-    except Exception as exc:  # ruamel raises several unrelated types here
-        raise ConfigError(
-            f"ledger is not valid YAML: {str(exc).splitlines()[0]}", file=file
-        ) from None
+    data = load_yaml(text, file=file, typ="safe") or {}
     if not isinstance(data, dict) or "environment" not in data:
         raise ConfigError("not a leptonci ledger (no 'environment' key)", file=file)
     try:

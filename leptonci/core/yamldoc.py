@@ -1,8 +1,12 @@
 """Reading YAML a person wrote: every key's line, one error shape, plain values.
 
-``load_yaml_with_lines`` parses with ruamel.yaml's round-trip loader so that errors
-(and later checks on the parsed tree) can name the file, the line and the key path;
-``plain`` turns the tree into dicts and lists; ``line_of`` finds a key path's line.
+Every YAML file leptonci parses goes through ``yaml_parser``: its composer refuses a
+document whose aliases would expand past ``MAX_ALIAS_NODES`` nodes, or refer to a node
+from inside it (a "billion laughs" file, or a recursive one), before anything walks,
+copies or dumps the tree. ``load_yaml_with_lines`` parses with ruamel.yaml's round-trip
+loader so that errors (and later checks on the parsed tree) can name the file, the line
+and the key path; ``plain`` turns the tree into dicts and lists; ``line_of`` finds a key
+path's line.
 """
 
 from __future__ import annotations
@@ -13,14 +17,83 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+from ruamel.yaml.nodes import MappingNode, SequenceNode
 
 from leptonci.core.errors import ConfigError
 
+# Nodes that aliases may add to one file, counted as if each alias were a copy of what it
+# names: generous for anchors shared by hand (a gate block reused by ten models adds a
+# hundred), and a billion-laughs file stops at its third level. README.md documents it
+# ("Limits on what leptonci reads").
+MAX_ALIAS_NODES = 10_000
+MAX_DEPTH = 200  # nesting levels; deeper is no file a person wrote
 
-def load_yaml_with_lines(text: str, *, file: str) -> Any:
-    yaml = YAML(typ="rt")
+
+class _BoundedComposer(Composer):  # type: ignore[misc]
+    """ruamel.yaml's composer, counting what each alias would expand to."""
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self._sizes: dict[int, int] = {}
+        self._added = 0
+        self._open: list[str] = []  # anchors of the collections being composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent) and event.anchor in self.anchors:
+            if event.anchor in self._open:
+                raise ComposerError(
+                    None, None, f"alias *{event.anchor} inside its own anchor", event.start_mark
+                )
+            self._added += _expanded_size(self.anchors[event.anchor], self._sizes)
+            if self._added > MAX_ALIAS_NODES:
+                raise ComposerError(
+                    None,
+                    None,
+                    f"aliases expand past {MAX_ALIAS_NODES:,} nodes at *{event.anchor}",
+                    event.start_mark,
+                )
+        elif self.depth >= MAX_DEPTH:
+            raise ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+            )
+        if isinstance(event, (SequenceStartEvent, MappingStartEvent)) and event.anchor:
+            self._open.append(event.anchor)
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._open.pop()
+        return super().compose_node(parent, index)
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """Nodes in node's tree with every alias in it copied out (each node sized once)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, SequenceNode):
+        size += sum(_expanded_size(item, sizes) for item in node.value)
+    elif isinstance(node, MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = size
+    return size
+
+
+def yaml_parser(typ: str = "rt") -> YAML:
+    """A ruamel.yaml instance of typ whose loads are bounded as the module says."""
+    yaml = YAML(typ=typ, pure=True)  # the pure parser: the C one has its own composer
+    yaml.Composer = _BoundedComposer
+    return yaml
+
+
+def load_yaml(text: str, *, file: str, typ: str = "rt") -> Any:
+    """The YAML document in text; any fault is a ConfigError naming file and line."""
+    yaml = yaml_parser(typ)
     yaml.allow_duplicate_keys = False
     try:
         return yaml.load(text)
@@ -31,11 +104,15 @@ def load_yaml_with_lines(text: str, *, file: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError(
-            f"invalid YAML: {exc.problem or exc.context}", file=file, line=line
-        ) from None
+        problem = (exc.problem or exc.context or "").split("\n")[0]
+        raise ConfigError(f"invalid YAML: {problem}", file=file, line=line) from None
     except YAMLError as exc:
         raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=file) from None
+
+
+def load_yaml_with_lines(text: str, *, file: str) -> Any:
+    """The round-trip tree (its nodes know their lines) of the YAML document in text."""
+    return load_yaml(text, file=file)
 
 
 def plain(node: Any) -> Any:
@@ -79,7 +156,7 @@ def key_path(loc: Iterable[Any]) -> str:
 
 def dump_yaml(data: Any) -> str:
     """data as block-style YAML, keys in the order given (for people to read)."""
-    yaml = YAML(typ="safe", pure=True)
+    yaml = YAML(typ="safe", pure=True)  # dumps only: no loads to bound
     yaml.default_flow_style = False
     yaml.width = 4096  # a digest or an image reference stays on its line
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined,assignment]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from leptonci.adapters.git import Git
 from leptonci.core.errors import UsageError
+from leptonci.core.files import write_atomic
 
 JOURNAL = "leptonci-apply.json"
 LOCK = "leptonci.lock"
@@ -90,23 +90,3 @@ def recover(git: Git) -> None:
         git.run("reset", "--quiet", "--", *folders, check=False)
         git.restore_paths(folders)
     path.unlink(missing_ok=True)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temp file and a rename, keeping an existing mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".leptonci-tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from leptonci.adapters.git import Git
 from leptonci.core.config import EnvironmentConfig
+from leptonci.core.files import read_text
 from leptonci.core.kustomization import is_manifest_file
 from leptonci.core.ledger import LEDGER_FILE, Ledger, empty_ledger, parse_ledger
 from leptonci.promotion.delivery import promote_branch
@@ -56,7 +57,7 @@ def worktree_files(root: Path, env: EnvironmentConfig) -> dict[str, str]:
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.name.startswith("."):
-                files[path.relative_to(root).as_posix()] = path.read_text()
+                files[path.relative_to(root).as_posix()] = read_text(path, root=root)
     return files
 
 
@@ -68,7 +69,7 @@ def read_worktree(root: Path, env: EnvironmentConfig) -> EnvState:
 def read_ledger(root: Path, env: EnvironmentConfig) -> Ledger:
     """The environment's ledger in the working tree; no ledger file means an empty one."""
     path = root / env.path / LEDGER_FILE
-    return _ledger(env, path.read_text() if path.is_file() else None)
+    return _ledger(env, read_text(path, root=root) if path.is_file() else None)
 
 
 def promotion_branches(

@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.nodes import Node as YamlNode
 
 from leptonci.core.errors import ConfigError
+from leptonci.core.yamldoc import yaml_parser
 from leptonci.manifests.nodes import Mapping, Node, Scalar, Sequence, content_end
 
 
@@ -35,9 +35,8 @@ def locate(text: str, *, path: str = "<text>") -> list[Node | None]:
 
 
 def _ruamel_locate(text: str, *, path: str) -> list[Node | None]:
-    yaml = YAML(typ="rt")
     try:
-        roots = list(yaml.compose_all(text))
+        roots = list(yaml_parser().compose_all(text))
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

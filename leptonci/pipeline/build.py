@@ -41,6 +41,7 @@ from leptonci.core.actions import PushImage, Step
 from leptonci.core.candidate import Candidate
 from leptonci.core.config import CONFIG_FILE
 from leptonci.core.errors import ConfigError, RegistryError, TagTaken
+from leptonci.core.files import read_text
 from leptonci.core.images import (
     BuildSpec,
     Destination,
@@ -249,7 +250,7 @@ def _push_with_docker(ctx: Context, build: BuildPlan) -> BuiltImage:
     model = ctx.config.model(spec.model)
     dockerfile = default_dockerfile()
     if model.image.dockerfile:
-        dockerfile = (ctx.root / model.path / model.image.dockerfile).read_text()
+        dockerfile = read_text(ctx.root / model.path / model.image.dockerfile, root=ctx.root)
     image = dest.image(spec.repository)
     repo = dest.repository(spec.repository)
     client = registry_client(ctx, dest.host)

@@ -21,6 +21,7 @@ import leptonci
 from leptonci.adapters import training
 from leptonci.core.candidate import METRICS_FILE, Candidate, load_candidate
 from leptonci.core.errors import ConfigError
+from leptonci.core.files import read_text, write_atomic
 from leptonci.core.image_config import UNHASHED_IMAGE_KEYS
 from leptonci.core.training_contract import content_hash, skip_path
 from leptonci.runtime.context import Context
@@ -99,17 +100,17 @@ def new_tmp(ctx: Context, model: str) -> Path:
 
 
 def write_trained(root: Path, *, trained_at: str, by: str) -> None:
-    (root / TRAINED_FILE).write_text(
-        json.dumps({"trained_at": trained_at, "by": by}, sort_keys=True) + "\n"
+    write_atomic(
+        root / TRAINED_FILE, json.dumps({"trained_at": trained_at, "by": by}, sort_keys=True) + "\n"
     )
 
 
 def trained_info(root: Path) -> tuple[str, str]:
     """(when, by whom) a cached candidate was trained; "" where unknown."""
     try:
-        data = json.loads((root / TRAINED_FILE).read_text())
+        data = json.loads(read_text(root / TRAINED_FILE))
         return str(data.get("trained_at") or ""), str(data.get("by") or "")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, ConfigError):
         return "", ""
 
 

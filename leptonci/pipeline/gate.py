@@ -8,6 +8,7 @@ line by line as text, as Markdown in the job summary, and as JSON with --json.
 from __future__ import annotations
 
 from leptonci.core.candidate import Candidate
+from leptonci.core.files import read_text
 from leptonci.core.gate import Baseline, Verdict, evaluate_gate
 from leptonci.core.ledger import LEDGER_FILE, ReleaseRecord, parse_ledger
 from leptonci.runtime.context import Context
@@ -18,7 +19,7 @@ def baseline_record(ctx: Context, *, model: str, against: str) -> ReleaseRecord 
     env = ctx.config.env(against)
     path = ctx.root / env.path / LEDGER_FILE
     try:
-        text = path.read_text()
+        text = read_text(path, root=ctx.root)
     except FileNotFoundError:
         return None
     ledger = parse_ledger(text, file=f"{env.path}/{LEDGER_FILE}", history_limit=env.history_limit)

@@ -30,6 +30,7 @@ import leptonci
 from leptonci.adapters import training
 from leptonci.core.candidate import Candidate
 from leptonci.core.errors import ConfigError
+from leptonci.core.files import read_text
 from leptonci.core.imageref import short_digest
 from leptonci.core.parity import DEFAULT_SAMPLES
 from leptonci.core.train_job import (
@@ -72,7 +73,7 @@ class JobFile:
 def read_job(path: Path) -> JobFile:
     where = str(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path))
     except FileNotFoundError:
         raise ConfigError("job file not found", file=where) from None
     except ValueError as exc:

@@ -35,6 +35,7 @@ from leptonci.core.attestation import (
 )
 from leptonci.core.config import RequireConfig
 from leptonci.core.errors import ConfigError, OutsideError
+from leptonci.core.files import read_text
 from leptonci.core.redact import register_secret, register_secrets
 from leptonci.core.signing import (
     PublicKey,
@@ -108,7 +109,7 @@ def _key_text(ctx: Context) -> tuple[str | None, str]:
     file = Path(path).expanduser()
     file = file if file.is_absolute() else ctx.root / file
     try:
-        return file.read_text(), f"LEPTONCI_SIGNING_KEY_FILE {path}"
+        return read_text(file), f"LEPTONCI_SIGNING_KEY_FILE {path}"
     except OSError as exc:
         raise ConfigError(
             f"LEPTONCI_SIGNING_KEY_FILE {path}: cannot be read ({exc.strerror or type(exc).__name__})"
@@ -126,7 +127,9 @@ def trust_for(ctx: Context, require: RequireConfig, *, where: str) -> Trust:
         else:
             name = entry
             try:
-                text = (ctx.root / entry).read_text()
+                # a relative path names a file in the repository, and must stay in it
+                inside = None if Path(entry).is_absolute() else ctx.root
+                text = read_text(ctx.root / entry, root=inside)
             except OSError:
                 raise ConfigError(
                     f"{where}.keys[{i}]: public key file {entry} cannot be read",

@@ -83,7 +83,11 @@ def test_modules_get_unique_names_and_can_import_siblings(tmp_path: Path) -> Non
         ),
         (
             "def evaluate(model, data, params):\n    return {'acc': 'high'}\n",
-            "metric 'acc' is not a number",
+            "metric 'acc': 'high' is not a number",
+        ),
+        (
+            "def evaluate(model, data, params):\n    return {'acc': float('nan')}\n",
+            "metric 'acc': nan is not a finite number",
         ),
     ],
 )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from leptonci.commands.gate import run as gate_command
-from leptonci.core.candidate import Candidate
+from leptonci.core.candidate import Candidate, load_candidate
 from leptonci.core.errors import ConfigError
 from leptonci.core.ledger import ReleaseRecord, empty_ledger, render_ledger
 from leptonci.pipeline.gate import baseline_for, gate_candidate
@@ -132,11 +133,17 @@ def test_gate_json_output(release_in_dev: Path, tmp_path: Path) -> None:
     assert "accuracy change: no baseline, skipped" in texts
 
 
-def test_gate_candidate_with_nan_metric_fails(release_in_dev: Path, tmp_path: Path) -> None:
+def test_a_candidate_with_a_nan_metric_is_refused_on_load(tmp_path: Path) -> None:
+    """Written as the string "nan" (JSON has no NaN); loading refuses it (exit 2), so
+    no gate ever sees it. tests/test_bad_input.py holds the other values refused."""
     write_metrics(tmp_path / "cand", accuracy=float("nan"), loss=0.1)
-    from leptonci.core.candidate import load_candidate
+    with pytest.raises(ConfigError, match="metric 'accuracy': 'nan' is a string, not a number"):
+        load_candidate(tmp_path / "cand" / "metrics.json")
 
-    candidate = load_candidate(tmp_path / "cand" / "metrics.json")
+
+def test_the_gate_fails_a_nan_metric_it_is_handed(release_in_dev: Path, tmp_path: Path) -> None:
+    candidate = load_candidate(write_metrics(tmp_path / "cand", accuracy=0.95, loss=0.1))
+    candidate = replace(candidate, metrics={"accuracy": float("nan"), "loss": 0.1})
     ctx, _ = make_ctx(release_in_dev)
     verdict = gate_candidate(ctx, candidate=candidate, against="dev")
     assert not verdict.passed
@@ -181,5 +188,5 @@ def test_a_plain_metrics_file_is_gated_too(release_in_dev: Path, tmp_path: Path)
     assert "Gate digits against dev" in text and "accuracy 0.953 >= 0.900 ok" in text
     assert "eval set size unknown" in text
     path.write_text(json.dumps({"accuracy": "high"}))
-    with pytest.raises(ConfigError, match="accuracy: 'high' is not a number"):
+    with pytest.raises(ConfigError, match="metric 'accuracy': 'high' is a string, not a number"):
         gate_command(ctx, model="digits", against="dev", metrics=path)

@@ -31,6 +31,7 @@ from leptonci.adapters.images.registry import RegistryClient
 from leptonci.adapters.images.upload import FileSource, upload_blob
 from leptonci.core.candidate import METRICS_FILE
 from leptonci.core.errors import RegistryError
+from leptonci.core.files import read_text
 from leptonci.core.images import OCI_MANIFEST
 
 REPOSITORY = "leptonci-candidates"
@@ -102,7 +103,7 @@ class CandidateStore(ABC):
 
 def _model_folder(root: Path) -> tuple[str, str]:
     """(MODEL, VERSION) of the one SavedModel in a candidate folder, read from metrics.json."""
-    data = json.loads((root / METRICS_FILE).read_text())
+    data = json.loads(read_text(root / METRICS_FILE))
     return str(data["model"]), str(data.get("version", 1))
 
 
@@ -201,6 +202,8 @@ def check_metrics(data: bytes, *, model: str, content_hash: str, where: str) -> 
         metrics = json.loads(data)
     except ValueError:
         raise RegistryError(f"candidate {where}: metrics.json is not JSON") from None
+    if not isinstance(metrics, dict):
+        raise RegistryError(f"candidate {where}: metrics.json is not a JSON object")
     if metrics.get("model") != model or metrics.get("content_hash") != content_hash:
         raise RegistryError(
             f"candidate {where} is {metrics.get('model')} {metrics.get('content_hash')}, "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from leptonci.adapters import proc
 from leptonci.core.errors import ConfigError, LeptonError
+from leptonci.core.files import read_text
 from leptonci.core.redact import register_credentials, register_secret
 
 USERNAME_VAR = "LEPTONCI_REGISTRY_USERNAME"
@@ -57,7 +58,7 @@ def _host_keys(host: str) -> list[str]:
 
 def _from_docker_config(host: str, path: Path) -> Credentials | None:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path))
     except FileNotFoundError:
         return None
     except (OSError, json.JSONDecodeError) as exc:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from leptonci.adapters.images.layout import Descriptor
 from leptonci.adapters.images.tarlayer import TarLayer
+from leptonci.core.errors import ConfigError
+from leptonci.core.files import read_text, write_atomic
 from leptonci.core.images import OCI_LAYER_TAR
 
 RECORD_FILE = "image-layers.json"
@@ -62,24 +62,16 @@ class LayerRecord:
         settled = layer.settled(self.settle_seconds)
         entries[layer.fingerprint] = {"digest": digest, "size": layer.size, "settled": settled}
         kept = dict(list(entries.items())[-KEEP:])
-        name = ""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            with os.fdopen(fd, "w") as fh:  # insertion order: the oldest go first
-                json.dump({"layers": kept}, fh, indent=2)
-                fh.write("\n")
-            Path(name).replace(self.path)
+        try:  # insertion order: the oldest go first
+            write_atomic(self.path, json.dumps({"layers": kept}, indent=2) + "\n")
         except OSError:
-            if name:
-                Path(name).unlink(missing_ok=True)
             return False
         return True
 
     def _read(self) -> dict[str, object]:
         try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(read_text(self.path))
+        except (OSError, ValueError, ConfigError):  # a damaged cache is an empty one
             return {}
         layers = data.get("layers") if isinstance(data, dict) else None
         return dict(layers) if isinstance(layers, dict) else {}

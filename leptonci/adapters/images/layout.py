@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from leptonci.core.errors import ConfigError, RegistryError
+from leptonci.core.files import NEW_FILE_MODE, read_text, write_atomic
 from leptonci.core.images import OCI_INDEX, REF_NAME
 
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
@@ -107,6 +108,7 @@ class OciLayout:
         folder = self.root / "blobs" / "sha256"
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        os.fchmod(fd, NEW_FILE_MODE)  # mkstemp's 0600 would outlive the rename
         return os.fdopen(fd, "wb"), Path(name)
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
@@ -170,7 +172,7 @@ class OciLayout:
         if not path.is_file():
             return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_text(path))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"not valid JSON: {exc.msg}", file=str(path)) from None
         if not isinstance(data, dict) or not isinstance(data.get("manifests"), list):
@@ -195,7 +197,7 @@ class OciLayout:
         with _locked(self.root):  # read-modify-write: two pushers must not lose a tag
             marker = self.root / "oci-layout"
             if not marker.is_file():
-                _atomic_write(marker, json.dumps(LAYOUT_FILE).encode())
+                write_atomic(marker, json.dumps(LAYOUT_FILE).encode())
             self._tag_unlocked(desc, tags)
 
     def _tag_unlocked(self, desc: Descriptor, tags: tuple[str, ...]) -> None:
@@ -208,7 +210,7 @@ class OciLayout:
             entry["annotations"] = {**entry.get("annotations", {}), REF_NAME: tag}
             kept.append(entry)
         index["manifests"] = kept
-        _atomic_write(self._index_path(), json.dumps(index, indent=2).encode() + b"\n")
+        write_atomic(self._index_path(), json.dumps(index, indent=2).encode() + b"\n")
 
 
 class BlobWriter:
@@ -246,10 +248,3 @@ def _locked(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    Path(name).replace(path)
