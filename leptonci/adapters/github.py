@@ -40,6 +40,7 @@ NEEDS_DEPLOYMENT = "deployments: write"
 NEEDS_READ = "contents: read"
 NEEDS_CHECKS = "checks: write"
 NEEDS_MERGE = "contents: write and pull-requests: write"
+NEEDS_PULL_READ = "pull-requests: read"
 MERGE_METHODS = ("merge", "squash", "rebase")
 
 
@@ -92,6 +93,16 @@ class PullResult:
     url: str
     created: bool
     node_id: str = ""  # the GraphQL id auto-merge needs
+    head_sha: str = ""
+
+
+@dataclass(frozen=True)
+class OpenPull:
+    """An open pull request, as listed."""
+
+    number: int
+    url: str
+    head: str  # the head branch's name
     head_sha: str = ""
 
 
@@ -193,6 +204,33 @@ class GitHub:
             )
 
         return self._call(f"pull request {head} -> {base}", NEEDS_PULL, op)
+
+    def open_pulls(self, *, base: str, head_prefix: str) -> list[OpenPull]:
+        """The open pull requests into base whose head branch starts with head_prefix."""
+
+        def op() -> list[OpenPull]:
+            pulls = self._repository().pull_requests(state="open", base=base)
+            return sorted(
+                (
+                    OpenPull(p.number, p.html_url, p.head.ref, p.head.sha or "")
+                    for p in pulls
+                    if p.head.ref.startswith(head_prefix)
+                ),
+                key=lambda p: p.number,
+            )
+
+        return self._call(f"open pull requests into {base}", NEEDS_PULL_READ, op)
+
+    def close_pull(self, *, number: int, marker: str, comment: str) -> None:
+        """Say why on pull request number (one comment, marked), then close it."""
+        self.upsert_comment(number=number, marker=marker, body=comment)
+
+        def op() -> None:
+            pull = self._repository().pull_request(number)
+            if pull is not None and pull.state == "open":
+                pull.close()
+
+        self._call(f"closing pull request #{number}", NEEDS_PULL, op)
 
     def create_check_run(
         self,
