@@ -53,6 +53,7 @@ class Snapshot:
     land_branches: Mapping[str, str] = field(default_factory=dict)
     # ^ the remote's leptonci/land/... branches as read (name -> tip), for their leases
     attested: Attested | None = None  # trust and evidence, for environments that require
+    tip: str | None = None  # the main branch's commit the states were read from
 
     def __getitem__(self, env: EnvironmentConfig) -> EnvState:
         return self.states[env.name]
@@ -246,7 +247,7 @@ def _snapshot(
         for ref, sha in git.refs_under(f"{prefix}{LAND_PREFIX}"):
             land_branches[ref.removeprefix(prefix)] = sha
     return Snapshot(
-        states, settings.repository if settings else None, objects, land_branches, attested
+        states, settings.repository if settings else None, objects, land_branches, attested, tip
     )
 
 

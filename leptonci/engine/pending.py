@@ -5,7 +5,7 @@ A promotion into a ``pull-request`` environment waits as a branch
 ``pending_promotions`` lists them (GitHub's open pull requests, else the remote-tracking
 branches main has not merged), each judged against its upstream as the given states have
 it: upstream rolled the release back, quarantined it or moved on, or the environment went
-on hold, and the promotion is stale (``stale_promotion``). ``close_stale`` plans closing
+on hold, and the promotion is stale (``stale_promotion``). ``close_stale_pulls`` closes
 the stale pull requests, each with a comment saying why.
 
 A merge is judged the same way, on the states just before it: ``merged_stale`` finds the
@@ -16,7 +16,7 @@ those and ``leptonci validate`` reports them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ from leptonci.core.actions import ClosePullRequest
 from leptonci.core.config import Config, EnvironmentConfig
 from leptonci.core.errors import ConfigError, GitHubError
 from leptonci.core.ledger import LEDGER_FILE, Ledger, ReleaseRecord
+from leptonci.core.plan import Plan
+from leptonci.engine.applier import Applier
 from leptonci.engine.envfiles import parse_env_ledger, state_from_files
 from leptonci.promotion.delivery import promote_branch
 from leptonci.promotion.rules import stale_promotion
@@ -129,10 +131,25 @@ def _branch_record(
         return None
 
 
-def close_stale(ctx: Context, pending: list[Pending]) -> tuple[ClosePullRequest, ...]:
-    """The actions closing every stale open pull request in pending, each saying why."""
+def close_stale_pulls(
+    ctx: Context, *, state_of: Callable[[EnvironmentConfig], EnvState]
+) -> tuple[ClosePullRequest, ...]:
+    """Close every open promotion pull request that went stale, each with a comment
+    saying why (a dry run only plans it); the actions, applied or planned.
+
+    ``state_of``: an environment as the main branch has it now. Needs GitHub: without
+    it there is no pull request to close.
+    """
+    envs = [e for e in ctx.config.ordered_envs() if e.policy == "pull-request"]
+    if not envs or settings_from_env(ctx.env) is None:
+        return ()
+    git = Git(ctx.root)
+    if git.is_repo() and (ctx.fetch or not ctx.dry_run):
+        for env in envs:  # the branches' ledgers say which promotions were forced
+            git.fetch_prefix(ctx.config.git.remote, promote_branch(env.name, ""))
+    states = {env.name: state_of(env) for env in ctx.config.ordered_envs()}
     repository = ctx.env.get("GITHUB_REPOSITORY", "")
-    return tuple(
+    actions = tuple(
         ClosePullRequest(
             summary=f"close pull request #{p.number} ({p.branch}): {p.stale}",
             repository=repository,
@@ -141,9 +158,12 @@ def close_stale(ctx: Context, pending: list[Pending]) -> tuple[ClosePullRequest,
             release=p.release,
             reason=p.stale,
         )
-        for p in pending
+        for p in pending_promotions(ctx, states=states)
         if p.number is not None and p.stale
     )
+    if actions and not ctx.dry_run:
+        Applier(ctx, git).apply(Plan("close stale promotion pull requests", actions))
+    return actions
 
 
 def merged_stale(
