@@ -171,9 +171,11 @@ def merged_stale(
 ) -> dict[str, str]:
     """model -> why, for each release current in env (ledger, as at rev) whose promotion
     was already stale when it reached rev's first-parent history (judged on the commit
-    before it). Rollbacks, releases entered without an upstream and history not in the
-    clone (a shallow one) are left alone."""
-    if env.upstream is None or not git.is_repo():
+    before it). Only environments that promote by pull request: there a person merges,
+    and may merge late; leptonci's own landings are checked on the tip they land on.
+    Rollbacks, releases entered without an upstream and history not in the clone (a
+    shallow one) are left alone."""
+    if env.upstream is None or env.policy != "pull-request" or not git.is_repo():
         return {}
     upstream = config.env(env.upstream)
     problems: dict[str, str] = {}
