@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from leptonci.engine.clone import UNKNOWN, lock_owners
@@ -42,7 +43,11 @@ def test_a_git_process_working_in_the_clone_owns_its_locks(tmp_path: Path) -> No
     git = subprocess.Popen(
         ["git", "cat-file", "--batch"], cwd=tmp_path / "sub", stdin=subprocess.PIPE
     )
+    comm = Path(f"/proc/{git.pid}/comm")
     try:
+        end = time.monotonic() + 10
+        while comm.read_text().strip() != "git" and time.monotonic() < end:
+            time.sleep(0.01)  # Popen may return before the child has exec'd git
         assert git.pid in lock_owners(lock, worktree=tmp_path)
     finally:
         git.kill()
