@@ -84,6 +84,9 @@ class FakeGitHub(GitHubEndpoints, MergeEndpoints):
         self.auto_merge_allowed = True
         self.merges: list[tuple[int, str]] = []  # (number, method) in order
         self.graphql_requests: list[dict[str, Any]] = []
+        # called (method, path) under the fake's lock before each request is answered:
+        # what another client does at that moment (a racing run opening a pull request)
+        self.before_request: list[Callable[[str, str], None]] = []
         self._ids = itertools.count(1000)
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
@@ -234,6 +237,8 @@ class FakeGitHub(GitHubEndpoints, MergeEndpoints):
             if method == "POST" and path in ("/graphql", "/api/graphql"):
                 self._answer(http, self._graphql(http, raw))
                 return
+            for hook in self.before_request:
+                hook(method, path)
             route, args = self._match(method, path)
             reply = self._dispatch(http, route, args, query, raw)
             reply = _media_type(reply, http.headers.get("Accept", ""))

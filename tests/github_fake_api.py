@@ -345,10 +345,14 @@ class GitHubEndpoints:
         pull = self.pulls.get(int(number))
         if pull is None:
             return _error(404, "Not Found")
+        if payload.get("state") not in (None, "open", "closed"):
+            return _invalid("PullRequest", "state")
         for key in ("title", "body", "state"):
             if key in payload:
                 pull[key] = payload[key]
                 self.issues[int(number)][key] = payload[key]
+        if payload.get("state") == "closed" and not pull["merged"]:
+            pull["closed_at"] = self.issues[int(number)]["closed_at"] = NOW
         if "base" in payload:
             pull["base"].update(ref=payload["base"], label=f"{self.owner}:{payload['base']}")
         pull["updated_at"] = NOW

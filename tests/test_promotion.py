@@ -22,6 +22,7 @@ from leptonci.promotion.plans import (
     plan_unblock,
     plan_verification,
 )
+from leptonci.promotion.rules import stale_promotion
 from leptonci.promotion.state import EnvState
 from tests.fixtures.git_repo import fake_record
 
@@ -246,3 +247,49 @@ def test_a_release_current_in_the_ledger_but_not_pinned_is_no_noop(config: Confi
             at=AT,
         )
     assert err.value.exit_code == 2
+
+
+# -- a promotion opened (or merged) earlier, judged against its upstream now ----------
+HELD = (Hold("manual rollback", AT, "ops"),)
+QUARANTINED_R2 = (Quarantine(R2.digest, R2.release, "crash loop", AT, "ops"),)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "target", "record", "expect"),
+    [
+        ({"records": [R2]}, {}, None, None),
+        ({"records": [R2]}, {}, replace(R2, action="promote"), None),
+        ({"records": [R1, R2]}, {}, None, None),  # R2 entered after R1: still current
+        ({"records": [R2, R1]}, {}, None, f"{R2.release} is not current in staging"),
+        ({"records": [R2], "quarantine": QUARANTINED_R2}, {}, None, "is quarantined in staging"),
+        ({"records": [R2]}, {"quarantine": QUARANTINED_R2}, None, "is quarantined in prod"),
+        ({"records": [R2]}, {"holds": HELD}, None, "prod is on hold (manual rollback)"),
+        ({"records": [replace(R2, verification=Verification())]}, {}, None, "is not verified"),
+        ({"records": []}, {}, None, f"release {R2.release} was never in staging"),
+        # forced: upstream's current release and a hold do not make it stale; quarantine does
+        ({"records": [R2, R1]}, {"holds": HELD}, replace(R2, action="force"), None),
+        (
+            {"records": [R2]},
+            {"quarantine": QUARANTINED_R2},
+            replace(R2, action="force"),
+            "quarantined in prod",
+        ),
+        ({"records": [R1]}, {}, replace(R2, action="rollback"), None),  # a restore: never
+    ],
+)
+def test_stale_promotion(
+    config: Config,
+    upstream: dict[str, object],
+    target: dict[str, object],
+    record: ReleaseRecord | None,
+    expect: str | None,
+) -> None:
+    records: list[ReleaseRecord] = upstream["records"]  # type: ignore[assignment]
+    rest = {k: v for k, v in upstream.items() if k != "records"}
+    up = with_current(config, "staging", *records, **rest)
+    into = with_current(config, "prod", **target)
+    found = stale_promotion(R2.release, target=into, upstream=up, record=record)
+    if expect is None:
+        assert found is None
+    else:
+        assert found is not None and expect in found

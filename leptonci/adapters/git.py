@@ -205,7 +205,9 @@ class Git:
         if code is not None:
             raise protected_branch(remote, branch, code)
         if any(mark in text for mark in _REJECTED_MARKS):
-            raise PushRejected(f"push to {remote} rejected: {branch} moved meanwhile")
+            raise PushRejected(
+                f"push to {remote} rejected: {branch} moved meanwhile", branch=branch
+            )
         raise GitError(proc.failure_text(result), hint=f"check access to the remote {remote!r}")
 
     def fetch_prefix(self, remote: str, prefix: str) -> None:

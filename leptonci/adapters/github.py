@@ -20,13 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from leptonci.adapters.github_errors import rate_limit_wait, refused
 from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import ConfigError, GitHubError, GitHubUnavailable
 from leptonci.core.redact import excerpt, register_credentials, register_secret
 
 if TYPE_CHECKING:  # github3.py ships no types: these name what the values are
-    import requests
     from github3.repos.repo import Repository
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -40,6 +40,7 @@ NEEDS_DEPLOYMENT = "deployments: write"
 NEEDS_READ = "contents: read"
 NEEDS_CHECKS = "checks: write"
 NEEDS_MERGE = "contents: write and pull-requests: write"
+NEEDS_PULL_READ = "pull-requests: read"
 MERGE_METHODS = ("merge", "squash", "rebase")
 
 
@@ -92,6 +93,16 @@ class PullResult:
     url: str
     created: bool
     node_id: str = ""  # the GraphQL id auto-merge needs
+    head_sha: str = ""
+
+
+@dataclass(frozen=True)
+class OpenPull:
+    """An open pull request, as listed."""
+
+    number: int
+    url: str
+    head: str  # the head branch's name
     head_sha: str = ""
 
 
@@ -168,15 +179,26 @@ class GitHub:
         """Open a PR head -> base, or update the open one for that head branch."""
 
         def op() -> PullResult:
+            from github3 import exceptions as gh_exc
+
             repo = self._repository()
-            found = next(
-                iter(repo.pull_requests(state="open", head=f"{self.settings.owner}:{head}")),
-                None,
-            )
+
+            def open_one() -> Any:
+                pulls = repo.pull_requests(state="open", head=f"{self.settings.owner}:{head}")
+                return next(iter(pulls), None)
+
+            found = open_one()
             if found is None:
-                pull = repo.create_pull(title, base, head, body)
-                created = True
-            else:
+                try:
+                    pull = repo.create_pull(title, base, head, body)
+                    created = True
+                except gh_exc.UnprocessableEntity:
+                    # "A pull request already exists": a run racing this one opened it
+                    # since the look-up; update that one
+                    found = open_one()
+                    if found is None:
+                        raise
+            if found is not None:
                 pull = found
                 if (pull.title, pull.body or "", pull.base.ref) != (title, body, base):
                     pull.update(title=title, body=body, base=base)
@@ -193,6 +215,33 @@ class GitHub:
             )
 
         return self._call(f"pull request {head} -> {base}", NEEDS_PULL, op)
+
+    def open_pulls(self, *, base: str, head_prefix: str) -> list[OpenPull]:
+        """The open pull requests into base whose head branch starts with head_prefix."""
+
+        def op() -> list[OpenPull]:
+            pulls = self._repository().pull_requests(state="open", base=base)
+            return sorted(
+                (
+                    OpenPull(p.number, p.html_url, p.head.ref, p.head.sha or "")
+                    for p in pulls
+                    if p.head.ref.startswith(head_prefix)
+                ),
+                key=lambda p: p.number,
+            )
+
+        return self._call(f"open pull requests into {base}", NEEDS_PULL_READ, op)
+
+    def close_pull(self, *, number: int, marker: str, comment: str) -> None:
+        """Say why on pull request number (one comment, marked), then close it."""
+        self.upsert_comment(number=number, marker=marker, body=comment)
+
+        def op() -> None:
+            pull = self._repository().pull_request(number)
+            if pull is not None and pull.state == "open":
+                pull.close()
+
+        self._call(f"closing pull request #{number}", NEEDS_PULL, op)
 
     def create_check_run(
         self,
@@ -401,9 +450,9 @@ class GitHub:
                     f"GitHub's answer to {what} in {self.repo_name} was incomplete: {message}",
                     hint="check that GITHUB_API_URL points at a GitHub REST API",
                 ) from None
-            wait = _rate_limit_wait(exc.response, code, message)
+            wait = rate_limit_wait(exc.response, code, message)
             if wait is None and code in (401, 403):
-                raise _refused(self.repo_name, what, needs, code, message) from None
+                raise refused(self.repo_name, what, needs, code, message) from None
             if wait is None and not (code >= 500 or code == 429):
                 raise GitHubError(
                     f"GitHub answered {code} to {what} in {self.repo_name}: {message}",
@@ -413,37 +462,3 @@ class GitHub:
             raise GitHubUnavailable(f"{code} {message}", retry_after=wait) from None
         except gh_exc.TransportError as exc:
             raise GitHubUnavailable(excerpt(f"{type(exc).__name__}: {exc}")) from None
-
-
-def _rate_limit_wait(response: requests.Response | None, code: int, message: str) -> float | None:
-    """Seconds to wait when the response is a (primary or secondary) rate limit."""
-    if code not in (403, 429) or response is None:
-        return None
-    headers = response.headers
-    retry_after = headers.get("Retry-After")
-    if retry_after is not None:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            return 60.0
-    if headers.get("X-RateLimit-Remaining") == "0":
-        try:
-            return max(0.0, float(headers.get("X-RateLimit-Reset", "0")) - time.time()) + 1
-        except ValueError:
-            return 60.0
-    if "rate limit" in message.lower() or code == 429:
-        return 60.0
-    return None
-
-
-def _refused(repo: str, what: str, needs: str, code: int, message: str) -> GitHubError:
-    if code == 401:
-        return GitHubError(
-            f"GitHub rejected the token for {repo} ({code} {message}) while doing {what}",
-            hint="check that GITHUB_TOKEN is set to a valid, unexpired token",
-        )
-    return GitHubError(
-        f"GitHub refused the token for {repo}: needs {needs} ({code} {message}, {what})",
-        hint="add it to the workflow's permissions: block, or to the GitHub App's permissions "
-        "when the token is an App's (pull requests from forks get a read-only token)",
-    )

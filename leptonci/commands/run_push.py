@@ -1,7 +1,8 @@
 """`leptonci run push`: the push-to-main release flow.
 
-First it settles releases that reached main unverified (a merged promotion pull
-request). Then, for each model whose inputs changed (its content hash differs from the
+First it closes the promotion pull requests that went stale upstream and settles
+releases that reached main unverified (a merged promotion pull request; one that was
+stale when it merged is refused). Then, for each model whose inputs changed (its content hash differs from the
 one current in the first environment on the remote tip): train (cached), gate against
 the first environment, build and push the image, pin it in the first environment
 (commit + push), verify; then carry it on into every later environment whose policy is
@@ -34,6 +35,7 @@ from leptonci.core.release import release_id
 from leptonci.core.training_contract import candidate_label
 from leptonci.engine.applier import Applied
 from leptonci.engine.landing import Landed, tip_state
+from leptonci.engine.pending import close_stale_pulls
 from leptonci.engine.preflight import check_release_inputs, refusal
 from leptonci.engine.promotions import after_landing, enter_release, promote_into, settle_merged
 from leptonci.engine.settling import settle
@@ -281,7 +283,8 @@ class _Run:
 
     # -- the environments after the first -----------------------------------------
     def reconcile(self) -> None:
-        """Settle releases that reached main without being verified, in pipeline order.
+        """Close stale promotion pull requests; settle releases that reached main without
+        being verified, in pipeline order (refusing a promotion that merged stale).
 
         A pull-request promotion lands when a human merges it, and a run can die between
         its commit and its verification; either leaves the ledger's current release
@@ -289,10 +292,16 @@ class _Run:
         open its GitHub deployment, verify and record, rolling back on failure where the
         environment says ``rollback: auto``, exactly as after a direct promotion.
         """
+        self.note(*close_stale_pulls(self.ctx, state_of=self.state))
         for env in self.ctx.config.ordered_envs():
             if env.cluster is None:
                 continue
-            landed = settle_merged(self.ctx, env=env, overlay=self.overlay)
+            try:
+                landed = settle_merged(self.ctx, env=env, overlay=self.overlay)
+            except PromotionRefused as exc:  # a stale promotion merged: never settle it
+                self.failures.append(str(exc))
+                self.ctx.out.error(str(exc))
+                continue
             if not landed.models:
                 continue
             models = ", ".join(landed.models)

@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from leptonci.adapters import kubeschema, kustomize
-from leptonci.core.config import CONFIG_FILE, Config, check_config
+from leptonci.adapters.git import Git
+from leptonci.core.config import CONFIG_FILE, Config, EnvironmentConfig, check_config
 from leptonci.core.errors import ConfigError, ExitCode, LeptonError
 from leptonci.core.files import read_text, shown
 from leptonci.core.kustomization import KUSTOMIZATION_FILES, is_manifest_file
+from leptonci.core.ledger import LEDGER_FILE, Ledger
 from leptonci.core.yamldoc import line_of, load_yaml_with_lines, plain
 from leptonci.engine import serving
 from leptonci.engine.envfiles import read_ledger
+from leptonci.engine.pending import merged_stale
 from leptonci.runtime.attestations import trust_for
 from leptonci.runtime.context import Context
 
@@ -139,6 +142,7 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
             checked.append(
                 Checked(f"ledger {env.name}", f"{len(ledger.current)} current release(s)")
             )
+            errors += _stale_merges(ctx, config, env, ledger)
         if env.require is not None:
             where = f"environments.{env.name}.require"
             trust = _attempt(errors, partial(trust_for, ctx, env.require, where=where))
@@ -177,6 +181,24 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
             checked += [Checked(what, detail) for what, detail in found]
             errors += problems
     return checked
+
+
+def _stale_merges(
+    ctx: Context, config: Config, env: EnvironmentConfig, ledger: Ledger
+) -> list[LeptonError]:
+    """A release current in env whose promotion was already stale when it merged."""
+    git = Git(ctx.root)
+    if not git.is_repo() or not git.run("rev-parse", "--verify", "-q", "HEAD", check=False).ok:
+        return []
+    stale = merged_stale(config, git, env, rev="HEAD", ledger=ledger)
+    return [
+        ConfigError(
+            f"environment {env.name!r}: {problem}",
+            file=f"{env.path}/{LEDGER_FILE}",
+            hint=f"restore the release before it with `leptonci rollback {env.name}`",
+        )
+        for _, problem in sorted(stale.items())
+    ]
 
 
 def _bases(path: Path, *, root: Path) -> set[Path]:

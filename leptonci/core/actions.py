@@ -134,6 +134,18 @@ class OpenPullRequest(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClosePullRequest(Action):
+    """Close a promotion pull request that went stale, with a comment saying why."""
+
+    kind: ClassVar[str] = "close-pull-request"
+    repository: str
+    number: int
+    env: str
+    release: str
+    reason: str  # why it may no longer merge, one line
+
+
+@dataclass(frozen=True, kw_only=True)
 class EnableAutoMerge(Action):
     """Mark the pull request this plan opened for auto-merge (GitHub merges it once its
     required checks and reviews allow; at once when nothing holds it)."""

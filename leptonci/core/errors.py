@@ -156,6 +156,10 @@ class PushRejected(GitError):
 
     retryable = True
 
+    def __init__(self, message: str, *, branch: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.branch = branch  # the branch that moved meanwhile
+
 
 class ProtectedBranch(GitError):
     """The remote refused a push to a protected branch (GitHub's GH006 or GH013).

@@ -19,6 +19,7 @@ from leptonci.adapters.git import Git
 from leptonci.adapters.github import GitHub, PullResult, settings_from_env
 from leptonci.core.actions import (
     Action,
+    ClosePullRequest,
     CreateCheckRun,
     CreateDeployment,
     EnableAutoMerge,
@@ -83,6 +84,7 @@ class Applier:
         self._on(SetCommitStatus, self._set_commit_status)
         self._on(CreateCheckRun, self._create_check_run)
         self._on(EnableAutoMerge, self._enable_auto_merge)
+        self._on(ClosePullRequest, self._close_pull_request)
 
     def _on(self, kind: type[A], handler: Callable[[A, Applied], Applied]) -> None:
         self._handlers[kind] = handler  # type: ignore[assignment]
@@ -167,6 +169,17 @@ class Applier:
                 "required checks and reviews pass"
             )
         return replace(done, auto_merge=result.state)
+
+    def _close_pull_request(self, action: ClosePullRequest, done: Applied) -> Applied:
+        comment = (
+            f"leptonci closed this pull request: it may no longer promote {action.release} "
+            f"into `{action.env}`: {action.reason}.\n\n{stale_marker(action.env)}\n"
+        )
+        self.github().close_pull(
+            number=action.number, marker=stale_marker(action.env), comment=comment
+        )
+        self.ctx.out.info(f"closed pull request #{action.number}: {action.reason}")
+        return done
 
     def _create_deployment(self, action: CreateDeployment, done: Applied) -> Applied:
         """A GitHub failure here is a warning: the git side has landed."""
@@ -265,6 +278,10 @@ class Applier:
             ) from None
         ctx.out.info(f"applied {len(applied)} objects of {env.path} to {action.target}")
         return replace(done, applied_objects=tuple(applied))
+
+
+def stale_marker(env: str) -> str:
+    return f"<!-- leptonci:stale:{env} -->"
 
 
 def finish_deployment(

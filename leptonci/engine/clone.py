@@ -5,7 +5,8 @@ leptonci runs in one clone never interleave, and a lock left by a killed run van
 with its process. Before the first file is written the landing records the folders it
 is about to touch in a journal (``.git/leptonci-apply.json``); the commit removes it. A
 later run that finds a journal (the earlier run died between writing and committing)
-restores those folders to HEAD and clears a stale ``index.lock`` before planning anew.
+restores those folders to HEAD; git's lock files (``index.lock``, ``HEAD.lock``, a
+ref's) that no live process owns are cleared, journal or not, before planning anew.
 """
 
 from __future__ import annotations
@@ -60,21 +61,22 @@ def end_journal(git: Git) -> None:
 
 
 def interrupted(git: Git) -> bool:
-    """Whether an earlier run died mid-write (a journal, or a git index lock, is left)."""
-    return journal_path(git).exists() or (git.git_dir() / "index.lock").exists()
+    """Whether an earlier run died mid-write (a journal, or a git lock file, is left)."""
+    return journal_path(git).exists() or bool(git_locks(git))
 
 
 def recover(git: Git) -> None:
-    """Undo what a killed earlier run left: half-written folders and a stale index lock.
+    """Undo what a killed earlier run left: half-written folders and stale git locks.
 
-    Call it holding ``exclusive``: then no other leptonci run can own the index lock;
-    a git child of the killed run may still be finishing, so wait for it briefly.
+    Call it holding ``exclusive``: then no other leptonci run can own git's locks (the
+    index's, HEAD's, a ref's: a kill during a commit leaves any of them). A lock no live
+    process owns is removed at once, whether or not the killed run got
+    as far as its journal (git takes the lock for a status or a reset before any file
+    is written); one a live process owns (a git child of the killed run still
+    finishing, a git command someone runs in the clone) is waited for briefly, then
+    refused: it is never pulled from under a running git.
     """
-    index_lock = git.git_dir() / "index.lock"
-    deadline = time.monotonic() + _GIT_LOCK_GRACE
-    while index_lock.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    index_lock.unlink(missing_ok=True)
+    _clear_git_locks(git)
     path = journal_path(git)
     if not path.exists():
         return
@@ -90,3 +92,60 @@ def recover(git: Git) -> None:
         git.run("reset", "--quiet", "--", *folders, check=False)
         git.restore_paths(folders)
     path.unlink(missing_ok=True)
+
+
+def git_locks(git: Git) -> list[Path]:
+    """The lock files git leaves when killed mid-write: the index, HEAD, refs (its
+    ``.lock`` beside each), packed refs."""
+    git_dir = git.git_dir()
+    found = [p for p in git_dir.glob("*.lock") if p.name != LOCK]
+    refs = git_dir / "refs"
+    return sorted(found + (list(refs.rglob("*.lock")) if refs.is_dir() else []))
+
+
+def _clear_git_locks(git: Git) -> None:
+    deadline = time.monotonic() + _GIT_LOCK_GRACE
+    for lock in git_locks(git):
+        while lock.exists():
+            owners = lock_owners(lock, worktree=git.root)
+            if not owners:
+                lock.unlink(missing_ok=True)
+                break
+            if time.monotonic() >= deadline:
+                if owners is UNKNOWN:  # no /proc to ask: after the grace, take it as stale
+                    lock.unlink(missing_ok=True)
+                    break
+                raise UsageError(
+                    f"git's {lock.name} in {git.root} is held by a running process "
+                    f"(pid {', '.join(map(str, owners))})",
+                    hint="wait for that git command to finish (or stop it), then run again",
+                )
+            time.sleep(0.1)
+
+
+UNKNOWN: tuple[int, ...] = (-1,)  # lock_owners on a system without /proc
+
+
+def lock_owners(lock: Path, *, worktree: Path, proc: Path = Path("/proc")) -> tuple[int, ...]:
+    """The live processes that may own git's lock file: those holding it open, and git
+    processes working in the clone (between writing the lock and renaming it, git may
+    have closed it). ``UNKNOWN`` where processes cannot be listed."""
+    if not proc.is_dir():
+        return UNKNOWN
+    target, root = str(lock.resolve()), worktree.resolve()
+    owners: list[int] = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "git":
+                cwd = Path(os.readlink(entry / "cwd"))
+                if cwd == root or root in cwd.parents:
+                    owners.append(int(entry.name))
+                    continue
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                owners.append(int(entry.name))
+        except OSError:
+            continue  # gone meanwhile, or another user's: not ours to wait for
+    return tuple(sorted(owners))
+

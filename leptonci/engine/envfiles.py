@@ -33,6 +33,11 @@ def _ledger(env: EnvironmentConfig, text: str | None) -> Ledger:
     return parse_ledger(text, file=rel, history_limit=env.history_limit)
 
 
+def parse_env_ledger(env: EnvironmentConfig, text: str | None) -> Ledger:
+    """env's ledger from its text (None: no ledger file, an empty ledger)."""
+    return _ledger(env, text)
+
+
 def state_from_files(
     env: EnvironmentConfig,
     files: Mapping[str, str],

@@ -55,6 +55,7 @@ class Snapshot:
     land_branches: Mapping[str, str] = field(default_factory=dict)
     # ^ the remote's leptonci/land/... branches as read (name -> tip), for their leases
     attested: Attested | None = None  # trust and evidence, for environments that require
+    tip: str | None = None  # the main branch's commit the states were read from
 
     def __getitem__(self, env: EnvironmentConfig) -> EnvState:
         return self.states[env.name]
@@ -153,8 +154,9 @@ def land(
             what=f"push to {remote} {branch}",
             schedule=Backoff(attempts=retries + 1, base_delay=0.2, max_delay=5.0),
             retry_if=lambda exc: isinstance(exc, PushRejected),
-            before_retry=lambda _: ctx.out.info(
-                f"{remote} {branch} moved meanwhile; rebuilding the plan"
+            before_retry=lambda failed: ctx.out.info(
+                f"{_lost(failed.error)} moved meanwhile (another writer landed first); "
+                "rebuilding the plan on what it landed"
             ),
             give_up=lambda _, tries: GitError(
                 f"push to {remote} {branch} kept being rejected ({tries} attempts)",
@@ -252,7 +254,7 @@ def _snapshot(
         for ref, sha in git.refs_under(f"{prefix}{LAND_PREFIX}"):
             land_branches[ref.removeprefix(prefix)] = sha
     return Snapshot(
-        states, settings.repository if settings else None, objects, land_branches, attested
+        states, settings.repository if settings else None, objects, land_branches, attested, tip
     )
 
 
@@ -333,6 +335,11 @@ def check_conflict(first: Proposal, now: Proposal) -> None:
             f"meanwhile; not replacing it with {old.after}",
             hint=f"check `leptonci history {old.env}` and rerun if {old.after} should still go in",
         )
+
+
+def _lost(error: Exception) -> str:
+    """The branch a rejected push lost its race for (main or a promotion branch)."""
+    return error.branch if isinstance(error, PushRejected) and error.branch else "the branch"
 
 
 def _on_remote(git: Git, remote: str, branch: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from leptonci.adapters.git import Git
 from leptonci.core.actions import Action, OpenPullRequest, SetDeploymentStatus
 from leptonci.core.attestation import Evidence
 from leptonci.core.config import EnvironmentConfig
@@ -21,6 +22,7 @@ from leptonci.core.ledger import ReleaseRecord, Verification
 from leptonci.core.trailers import one_line
 from leptonci.engine.applier import Applied
 from leptonci.engine.landing import Landed, Proposal, Snapshot, land
+from leptonci.engine.pending import merged_stale
 from leptonci.promotion.delivery import (
     branch_carries,
     deploy_actions,
@@ -309,6 +311,19 @@ def settle_merged(
             for m, record in ledger.current.items()
             if m in ctx.config.models and record.verification.result in UNSETTLED
         )
+        stale = (
+            merged_stale(ctx.config, Git(ctx.root), env, rev=snap.tip, ledger=ledger)
+            if models and snap.tip
+            else {}
+        )
+        refused = [stale[m] for m in models if m in stale]
+        if refused:
+            # never apply, verify or record what should not have merged
+            raise PromotionRefused(
+                f"{'; '.join(refused)}: not applying, verifying or recording it",
+                hint=f"restore the release before it with `leptonci rollback {env.name}` "
+                "(quarantines it there too)",
+            )
         releases = [ledger.current[m].release for m in models]
         follow = deploy_actions(
             env,

@@ -55,7 +55,10 @@ def report_landed(ctx: Context, landed: Landed, *, done: str) -> None:
         text = plan.render_text() + "dry run: nothing was written\n"
     else:
         commit = (applied.commit if applied else None) or ""
-        text = plan.render_text() + f"{done} ({commit[:12]})\n"
+        # a commit that went to a promotion branch is on no branch of the user's: the
+        # line names the pull request (or the branch) instead
+        on_main = bool(applied and (applied.landed or applied.merged))
+        text = plan.render_text() + (f"{done} ({commit[:12]})\n" if on_main else f"{done}\n")
         ctx.out.summary(plan.render_markdown())
     for action in plan.actions:
         if isinstance(action, OpenPullRequest) and not ctx.json:

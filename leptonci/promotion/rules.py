@@ -94,3 +94,34 @@ def check_attestation(target: EnvState, record: ReleaseRecord, attested: Atteste
             f"{head}: {judgement.problem}",
             hint=f"check it with `leptonci verify-image {record.image}@{digest} --env {env}`",
         )
+
+
+def stale_promotion(
+    release: str,
+    *,
+    target: EnvState,
+    upstream: EnvState,
+    record: ReleaseRecord | None = None,
+) -> str | None:
+    """Why a promotion of release into target, opened (or merged) earlier, may no longer
+    land; None when it still may.
+
+    The promotion is judged against the upstream and target as they are now (for a merged
+    one: as they were just before the merge): the release must still be current and
+    verified upstream (unless it was forced), quarantined in neither, and target not on
+    hold (unless forced). ``record``: the release as the promotion recorded it (None:
+    judged as a plain promotion).
+    """
+    if record is not None and record.action == "rollback":
+        return None
+    forced = record is not None and record.action == "force"
+    known = record or upstream.ledger.find(release)
+    for state in (upstream, target):
+        if known is not None and state.ledger.is_quarantined(known.digest):
+            return f"{release} ({short_digest(known.digest)}) is quarantined in {state.name}"
+    try:
+        found = select_release(target, upstream, model=None, release=release, force=forced)
+        check_entry(target, record or found, automatic=False, force=forced)
+    except PromotionRefused as exc:
+        return exc.message
+    return None

@@ -74,6 +74,26 @@ def test_commit_status_has_the_gate_context(github_fake: FakeGitHub) -> None:
     assert len(status["description"]) == 140
 
 
+def test_a_pull_request_a_racing_run_opened_meanwhile_is_updated(
+    github_fake: FakeGitHub,
+) -> None:
+    head = "leptonci/promote/prod/digits-1"
+
+    def racing_run_opens_it(method: str, path: str) -> None:
+        if (method, path) == ("POST", "/repos/octo-org/models/pulls"):
+            github_fake.before_request.clear()  # between our look-up and our create
+            payload = {"head": head, "base": "main", "title": "theirs", "body": ""}
+            github_fake._new_pull(payload, sha="b" * 40, by="github-actions[bot]")
+
+    github_fake.before_request.append(racing_run_opens_it)
+    result = client(github_fake).open_or_update_pull(
+        head=head, base="main", title="Promote digits-1 to prod", body="ours"
+    )
+    [pull] = github_fake.open_pulls()  # GitHub's 422 "already exists": that one, updated
+    assert (result.created, result.number) == (False, pull["number"])
+    assert (pull["title"], pull["body"]) == ("Promote digits-1 to prod", "ours")
+
+
 def test_pull_request_is_opened_once_then_updated(github_fake: FakeGitHub) -> None:
     gh = client(github_fake)
     opened = gh.open_or_update_pull(
