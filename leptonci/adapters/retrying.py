@@ -5,8 +5,9 @@ and rate limits to a retryable one, carrying the server's ``retry_after`` when i
 one) and hands the call to ``retry_call``. The loop itself is tenacity's; this module
 fixes the policy: the schedule is ``core.backoff.Backoff`` (doubling, jittered,
 capped), a server-given wait replaces the backoff, no wait exceeds ``max_wait``, an
-optional ``deadline`` bounds the whole try in seconds, and at the end either the last
-error or what ``give_up`` makes of it is raised.
+optional ``deadline`` bounds the whole try in seconds (no wait is begun past it, and
+``deadline.budget`` clips every request guard armed inside it), and at the end either
+the last error or what ``give_up`` makes of it is raised.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TypeVar
 
 import tenacity
 
+from leptonci.adapters.deadline import budget
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import LeptonError, OutsideError
 
@@ -100,7 +102,8 @@ def retry_call(
         before_sleep=notify,
         retry_error_callback=exhausted,
     )
-    return retrying(fn)
+    with budget(deadline):
+        return retrying(fn)
 
 
 def _error(state: tenacity.RetryCallState) -> Exception:

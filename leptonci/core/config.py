@@ -26,6 +26,7 @@ from pydantic import (
 )
 from ruamel.yaml.comments import CommentedMap
 
+from leptonci.core.deadlines import Deadlines
 from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import is_repository
 from leptonci.core.images import parse_destination
@@ -203,6 +204,7 @@ class Config(_Model):
     git: GitConfig = Field(default_factory=GitConfig)
     workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    deadlines: Deadlines = Field(default_factory=Deadlines)  # core/deadlines.py
     models: dict[str, ModelConfig]
     environments: list[EnvironmentConfig]
 
