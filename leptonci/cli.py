@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from leptonci import __version__
 from leptonci.core.errors import ExitCode, LeptonError, UsageError
+from leptonci.runtime.signals import terminate_as_interrupt
 
 
 def _lazy(name: str) -> ModuleType:
@@ -458,7 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = bool(args.debug)
     try:
-        return _run(args)
+        with terminate_as_interrupt():  # a cancelled CI run (SIGTERM) cleans up like Ctrl-C
+            return _run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -60,23 +60,36 @@ def retry_call(
     interrupt: KeyboardInterrupt and SystemExit are never retried). A retryable
     one is waited out: its ``retry_after`` when it has one, else ``schedule.delay(n)``
     after try n, never more than ``max_wait``. With ``deadline`` (seconds from the first
-    try) no wait is begun that would end past it. When the tries or the time run out,
+    try, plus any waits the server asked for) no wait is begun that would end past it,
+    and no request guard armed in a try outlives it (``deadline.budget``). When the tries or the time run out,
     ``give_up(last_error, tries)`` is raised (chained to the last error; it may hand
     the last error back), or the last error itself without ``give_up``. ``what`` names the call ("GitHub status on abc123
     in o/r") in what ``before_retry`` is told.
     """
     started = clock()
+    granted = [0.0]  # seconds of waits the server asked for: an answer, not a hang
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = _error(state)
         asked = exc.retry_after if isinstance(exc, OutsideError) else None
         delay = asked if asked is not None else schedule.delay(state.attempt_number)
-        return max(0.0, min(delay, max_wait))
+        delay = max(0.0, min(delay, max_wait))
+        if asked is not None:
+            granted[0] += delay
+        return delay
+
+    def left() -> float | None:
+        return None if deadline is None else deadline + granted[0] - (clock() - started)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= schedule.attempts:
             return True
-        return deadline is not None and clock() - started + state.upcoming_sleep > deadline
+        remaining = left()
+        return remaining is not None and state.upcoming_sleep > remaining
+
+    def attempt() -> T:
+        with budget(left()):
+            return fn()
 
     def exhausted(state: tenacity.RetryCallState) -> T:
         last = _error(state)
@@ -102,8 +115,7 @@ def retry_call(
         before_sleep=notify,
         retry_error_callback=exhausted,
     )
-    with budget(deadline):
-        return retrying(fn)
+    return retrying(attempt)
 
 
 def _error(state: tenacity.RetryCallState) -> Exception:

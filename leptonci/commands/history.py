@@ -25,7 +25,7 @@ def ledger_timeline(ledger: Ledger) -> list[ReleaseRecord]:
 def history_from_git(ctx: Context, *, env: str, rev: str = "HEAD") -> list[ReleaseRecord]:
     """Rebuild env's release records, newest first, from commit trailers alone."""
     where = ctx.config.env(env)
-    git = Git(ctx.root)
+    git = Git(ctx.root, deadlines=ctx.deadlines)
     if not git.is_repo():
         raise UsageError(
             f"{ctx.root} is not a git repository", hint="run history without --from-git"
