@@ -47,6 +47,8 @@ class Guard:
         self.expires = time.monotonic() + self.seconds
 
     def attach(self, connection: Any) -> None:
+        if self.fired:  # urllib3 retrying a cut request on a new connection: no
+            raise urllib3.exceptions.ProtocolError("cut by the deadline")
         self._connections.append(connection)
 
     def cut(self) -> None:

@@ -146,6 +146,7 @@ class ResourceWatcher(threading.Thread):
             lambda: request_json(self.api, "GET", self.path, query=self.selectors),
             what=f"listing {self.what}",
             policy=self.policy,
+            before_retry=self._failed,
             api=self.api,
         )
         self.failing = None
