@@ -1,15 +1,19 @@
-"""Deadlines enforced on the wire: a watchdog that cuts an HTTP request that overstays.
+"""Deadlines enforced on the wire: a watchdog that cuts a request that overstays.
 
 A socket timeout bounds one read, not an answer: a server that sends a byte a second
-never trips it. So every request made through a ``deadline_session`` (requests: the
-registry, GitHub, a TF Serving endpoint) or a pool manager passed to ``watch_pools``
-(urllib3: the Kubernetes client) runs under a ``Guard``: the watchdog thread shuts the
-request's socket down once the guard expires, the blocked read returns at once, and the
-failure is reported as a timeout. A small call's guard expires ``read`` seconds after it
-was armed; a transfer's is pushed on by ``touch()`` as each window of bytes moves.
+never trips it. So every request made through ``http_deadline`` (requests sessions:
+the registry, GitHub, a TF Serving endpoint; urllib3 pools: the Kubernetes client) runs
+under a ``Guard``: the watchdog thread shuts the request's socket down once the guard
+expires, the blocked read returns at once, and the failure is reported as a timeout. A
+small call's guard expires ``read`` seconds after it was armed; a transfer's is pushed
+on by ``touch()`` as each window of bytes moves.
 
 ``budget(seconds)`` bounds everything the current thread does inside it: no guard armed
 there outlives it (``retrying.retry_call`` opens one around the tries of a call).
+``interrupt_all()`` (Ctrl-C, SIGTERM: ``runtime.signals``) cuts every request in flight
+on every thread at once, so worker threads do not hold the exit up; what is sent after
+it (cleaning up: cancelling an upload session, deleting a Job) gets ``CLEANUP`` seconds.
+This module imports no HTTP library: ``leptonci --help`` loads it.
 """
 
 from __future__ import annotations
@@ -21,15 +25,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-from leptonci.core.deadlines import Deadlines
-
 _TICK = 0.05  # seconds between the watchdog's looks: how late a cut may come
+CLEANUP = 0.5  # seconds a request sent after an interrupt may take
 _local = threading.local()
+_interrupted = threading.Event()
 
 
 class Guard:
@@ -41,6 +40,8 @@ class Guard:
         self._connections: list[Any] = []
         end = time.monotonic() + seconds
         self.expires = min(end, _budget_end()) if clipped else end
+        if _interrupted.is_set():
+            self.expires = min(self.expires, time.monotonic() + CLEANUP)
 
     def touch(self) -> None:
         """Bytes moved: the guard expires ``seconds`` from now (a transfer's rule)."""
@@ -48,7 +49,7 @@ class Guard:
 
     def attach(self, connection: Any) -> None:
         if self.fired:  # urllib3 retrying a cut request on a new connection: no
-            raise urllib3.exceptions.ProtocolError("cut by the deadline")
+            raise ConnectionAbortedError("cut by the deadline")
         self._connections.append(connection)
 
     def cut(self) -> None:
@@ -80,6 +81,13 @@ class _Watchdog:
     def remove(self, guard: Guard) -> None:
         with self._lock:
             self._guards.discard(guard)
+
+    def cut_all(self) -> None:
+        with self._lock:
+            due = list(self._guards)
+            self._guards.clear()
+        for armed in due:
+            armed.cut()
 
     def _run(self) -> None:
         while True:
@@ -142,84 +150,16 @@ def budget(seconds: float | None) -> Iterator[None]:
         _local.budget_end = previous
 
 
-# -- urllib3: pools whose connections the current guard can cut -----------------------
+def interrupt_all() -> None:
+    """An interrupt: cut every request in flight, on any thread; later ones get CLEANUP."""
+    _interrupted.set()
+    _WATCHDOG.cut_all()
 
 
-class _WatchedHTTPPool(HTTPConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        armed = current()
-        if armed is not None:
-            armed.attach(connection)
-        return connection
+def interrupted() -> bool:
+    return _interrupted.is_set()
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        armed = current()
-        if armed is not None:
-            armed.attach(connection)
-        return connection
-
-
-def watch_pools(manager: urllib3.PoolManager) -> None:
-    """Make the connections manager opens from now on cuttable by a guard."""
-    manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-    manager.clear()
-
-
-class TimedOut(requests.exceptions.ReadTimeout):
-    """The guard cut the request: the answer did not come within its deadline."""
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """A requests transport that sends each request under a guard of ``read`` seconds
-    (or under the caller's guard, for a transfer) and reports a cut as ``TimedOut``."""
-
-    def __init__(self, deadlines: Deadlines) -> None:
-        self.deadlines = deadlines
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        watch_pools(self.poolmanager)
-
-    def send(  # type: ignore[override]
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        **kwargs: Any,
-    ) -> requests.Response:
-        if timeout is None:
-            timeout = self.deadlines.small
-        with guard(self.deadlines.connect + self.deadlines.read) as armed:
-            try:
-                response = super().send(request, stream=stream, timeout=timeout, **kwargs)
-                if not stream:
-                    response.content  # noqa: B018 -- the body is read under the guard too
-                return response
-            except requests.RequestException as exc:
-                if armed.fired:
-                    raise TimedOut(f"no answer within {armed.seconds:g}s") from exc
-                raise
-
-
-def deadline_session(
-    deadlines: Deadlines, session: requests.Session | None = None
-) -> requests.Session:
-    """session (a new one by default) with every request held to deadlines: the policy
-    object for any HTTP endpoint leptonci calls (give ``timeout=deadlines.small``)."""
-    session = session or requests.Session()
-    adapter = DeadlineAdapter(deadlines)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def cut_reason(armed: Guard, exc: BaseException) -> BaseException:
-    """What to raise for exc from a transfer under armed: a TimedOut if the guard cut it."""
-    if armed.fired:
-        return TimedOut(f"fewer than a window of bytes moved in {armed.seconds:g}s")
-    return exc
+def clear_interrupt() -> None:
+    """The command is over (tests run several in one process)."""
+    _interrupted.clear()

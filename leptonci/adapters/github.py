@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from leptonci.adapters.deadline import deadline_session
+from leptonci.adapters.http_deadline import deadline_session
 from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.deadlines import Deadlines

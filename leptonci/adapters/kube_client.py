@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from leptonci.adapters.deadline import guard, watch_pools
+from leptonci.adapters.deadline import guard
+from leptonci.adapters.http_deadline import watch_pools
 from leptonci.adapters.retrying import FailedAttempt, retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.config import ClusterConfig

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import tenacity
 
-from leptonci.adapters.deadline import budget
+from leptonci.adapters.deadline import budget, interrupted
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import LeptonError, OutsideError
 
@@ -82,8 +82,8 @@ def retry_call(
         return None if deadline is None else deadline + granted[0] - (clock() - started)
 
     def stop(state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= schedule.attempts:
-            return True
+        if state.attempt_number >= schedule.attempts or interrupted():
+            return True  # (interrupted: a worker thread's try, cut by Ctrl-C)
         remaining = left()
         return remaining is not None and state.upcoming_sleep > remaining
 

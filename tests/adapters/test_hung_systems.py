@@ -42,9 +42,9 @@ TIGHT = with_env(
     Deadlines(),
     {
         "LEPTONCI_CONNECT_TIMEOUT": "1",
-        "LEPTONCI_READ_TIMEOUT": "1",
-        "LEPTONCI_STALL_TIMEOUT": "1",
-        "LEPTONCI_GIVE_UP": "3",
+        "LEPTONCI_READ_TIMEOUT": "2",  # longer than the trickle's second per byte
+        "LEPTONCI_STALL_TIMEOUT": "2",
+        "LEPTONCI_GIVE_UP": "4",
     },
 )
 PATIENT = TIGHT.model_copy(update={"give_up": 120.0, "read": 60.0, "stall": 60.0})
@@ -113,6 +113,20 @@ def test_a_hung_registry_is_given_up_on_within_the_budget(
 def test_an_interrupt_ends_a_registry_wait_at_once(registry_proxy: HungProxy) -> None:
     client = _registry_client(registry_proxy, PATIENT)
     interrupted_promptly(lambda: client.manifest_digest("ns/hung", "latest"))
+
+
+def test_an_interrupt_during_a_blob_upload_cancels_its_session(registry: RegistryServer) -> None:
+    proxy = HungProxy("relay", registry.host, hang=frozenset({"PATCH", "PUT"}))
+    try:
+        client = _registry_client(proxy, PATIENT)
+        source = BytesSource(os.urandom(300_000))
+        interrupted_promptly(lambda: upload_blob(client, "ns/hung", source))
+        [(path, _)] = [(p, s) for m, p, s in proxy.seen if m == "POST"]
+        # the session the interrupted upload opened was deleted, and the registry knows
+        # it no more
+        assert [s for m, p, s in proxy.seen if m == "DELETE" and p.startswith(path)] == [204]
+    finally:
+        proxy.stop()
 
 
 # -- git over http --------------------------------------------------------------------
@@ -240,7 +254,7 @@ def test_a_hung_cluster_api_is_given_up_on_within_the_budget(kube_proxy: HungPro
 
 
 def test_the_verify_timeout_bounds_the_wait_on_a_hung_api(kube_proxy: HungProxy) -> None:
-    api = api_client_for_host(kube_proxy.url, deadlines=PATIENT.model_copy(update={"read": 1.0}))
+    api = api_client_for_host(kube_proxy.url, deadlines=PATIENT.model_copy(update={"read": 2.0}))
     started = time.monotonic()
     with pytest.raises(ClusterError):  # the API failing: an outside failure, not "no"
         verify_rollout(CLUSTER, digest=NEW, timeout=4, api_client=api, policy=FAST)

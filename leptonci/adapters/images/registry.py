@@ -15,7 +15,8 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
-from leptonci.adapters.deadline import cut_reason, guard
+from leptonci.adapters.deadline import guard
+from leptonci.adapters.http_deadline import cut_reason
 from leptonci.adapters.images.layout import Descriptor, OciLayout, sha256_digest
 from leptonci.adapters.images.registry_http import (
     CHUNK_SIZE,

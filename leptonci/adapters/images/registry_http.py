@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from leptonci.adapters.deadline import deadline_session
+from leptonci.adapters.http_deadline import deadline_session
 from leptonci.adapters.images.credentials import Credentials
 from leptonci.adapters.images.registry_auth import (
     Challenge,
