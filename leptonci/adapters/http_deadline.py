@@ -19,22 +19,23 @@ from leptonci.adapters.deadline import Guard, current, guard
 from leptonci.core.deadlines import Deadlines
 
 
-class _WatchedHTTPPool(HTTPConnectionPool):
+class _Watched:
+    """A pool mixin: each connection handed out is attached to the thread's guard."""
+
     def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
         armed = current()
         if armed is not None:
             armed.attach(connection)
         return connection
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        armed = current()
-        if armed is not None:
-            armed.attach(connection)
-        return connection
+class _WatchedHTTPPool(_Watched, HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_Watched, HTTPSConnectionPool):
+    pass
 
 
 def watch_pools(manager: urllib3.PoolManager) -> None:

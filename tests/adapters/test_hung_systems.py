@@ -12,9 +12,7 @@ wait ends it within a second.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +30,7 @@ from leptonci.adapters.kube_client import api_client_for_host
 from leptonci.core.config import ClusterConfig
 from leptonci.core.deadlines import Deadlines, with_env
 from leptonci.core.errors import ClusterError, ExitCode, GitError, GitHubError, RegistryError
-from tests.fixtures.hung_servers import MODES, GitHttpRemote, HungProxy
+from tests.fixtures.hung_servers import GitHttpRemote, HungProxy, interrupt_after
 from tests.fixtures.registry import RegistryServer
 from tests.github_fake import FakeGitHub
 from tests.kube_rollouts import NAME, NAMESPACE, NEW, EmulatorThread
@@ -58,26 +56,10 @@ def within_budget(started: float, deadlines: Deadlines = TIGHT) -> None:
     assert elapsed < budget + MARGIN, f"gave up after {elapsed:.1f}s, budget {budget:g}s"
 
 
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def interrupted_promptly(wait: Callable[[], Any], *, after: float = 1.0) -> None:
     """SIGINT this process `after` seconds into wait(): it must raise within a second."""
-    sent: list[float] = []
-
-    def interrupt() -> None:
-        sent.append(time.monotonic())
-        os.kill(os.getpid(), signal.SIGINT)
-
-    timer = threading.Timer(after, interrupt)
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            wait()
-    finally:
-        timer.cancel()
+    with interrupt_after(after) as sent, pytest.raises(KeyboardInterrupt):
+        wait()
     assert sent, "the wait ended before the interrupt"
     assert time.monotonic() - sent[0] < 1.0
 
@@ -90,28 +72,21 @@ def _registry_client(proxy: HungProxy, deadlines: Deadlines) -> RegistryClient:
     return RegistryClient(proxy.host, plain_http=True, retry=retry, deadlines=deadlines)
 
 
-@pytest.fixture()
-def registry_proxy(registry: RegistryServer, mode: str) -> Iterator[HungProxy]:
-    proxy = HungProxy(mode, registry.host)
-    yield proxy
-    proxy.stop()
-
-
 def test_a_hung_registry_is_given_up_on_within_the_budget(
-    registry_proxy: HungProxy, registry: RegistryServer
+    hung_registry: HungProxy, registry: RegistryServer
 ) -> None:
     data = os.urandom(200_000)
     started = time.monotonic()
     with pytest.raises(RegistryError) as info:
-        upload_blob(_registry_client(registry_proxy, TIGHT), "ns/hung", BytesSource(data))
+        upload_blob(_registry_client(hung_registry, TIGHT), "ns/hung", BytesSource(data))
     within_budget(started)
     assert info.value.exit_code == ExitCode.OUTSIDE
     assert "timed out" in str(info.value) and "\n" not in str(info.value)
     assert registry.manifest("ns/hung", "latest").status_code == 404  # nothing landed
 
 
-def test_an_interrupt_ends_a_registry_wait_at_once(registry_proxy: HungProxy) -> None:
-    client = _registry_client(registry_proxy, PATIENT)
+def test_an_interrupt_ends_a_registry_wait_at_once(hung_registry: HungProxy) -> None:
+    client = _registry_client(hung_registry, PATIENT)
     interrupted_promptly(lambda: client.manifest_digest("ns/hung", "latest"))
 
 
