@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from leptonci import __version__
 from leptonci.core.errors import ExitCode, LeptonError, UsageError
+from leptonci.runtime.signals import terminate_as_interrupt
 
 
 def _lazy(name: str) -> ModuleType:
@@ -482,7 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(args.debug)
     json_mode = args.output in ("json", "yaml")
     try:
-        return _run(args)
+        with terminate_as_interrupt():  # a cancelled CI run (SIGTERM) cleans up like Ctrl-C
+            return _run(args)
     except KeyboardInterrupt:
         return failure.interrupted(json_mode=json_mode)
     except LeptonError as exc:

@@ -23,6 +23,7 @@ _PLUGINS = [
     "tests.fixtures.registry",
     "tests.fixtures.docker_engine",
     "tests.fixtures.secret_forms",
+    "tests.fixtures.hung_servers",
     "tests.kube_rollouts",
     "tests.github_fake",
 ]

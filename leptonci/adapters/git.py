@@ -1,15 +1,31 @@
-"""The git adapter: every git operation leptonci does, through the real git CLI."""
+"""The git adapter: every git operation leptonci does, through the real git CLI.
+
+A command that talks to a remote (fetch, push) is held to the deadlines
+(``core.deadlines``): git's own ``http.lowSpeedLimit``/``http.lowSpeedTime`` end an http
+transfer that moves fewer than ``low_speed`` bytes a second for ``stall`` seconds, ssh
+gets a connect timeout and keep-alives (unless the user chose an ssh command), and the
+funnel ends the process after ``process`` seconds whatever it is doing. Either way the
+error is one line naming the remote and its URL, the password masked.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from leptonci.adapters import proc
-from leptonci.core.errors import CommandFailed, GitError, ProtectedBranch, PushRejected
+from leptonci.core.deadlines import Deadlines
+from leptonci.core.errors import (
+    CommandFailed,
+    GitError,
+    ProtectedBranch,
+    PushRejected,
+    TransientError,
+)
 from leptonci.core.files import MAX_FILE_BYTES, decode, link_target, outside, too_large
-from leptonci.core.redact import register_url_credentials
+from leptonci.core.redact import redact, register_url_credentials
 
 # Variables that point git at another repository, index or object store. A hook or a
 # parent git process (leptonci run from a hook, `git rebase --exec`) sets them; left in
@@ -44,10 +60,17 @@ class SourceInfo:
 class Git:
     """The repository at root, whatever repository the calling process was run in."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, deadlines: Deadlines | None = None) -> None:
         self.root = root
+        self.deadlines = deadlines or Deadlines()
 
-    def run(self, *args: str, check: bool = True, input: str | None = None) -> proc.Result:
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float | None = 600,
+    ) -> proc.Result:
         try:
             return proc.run(
                 ["git", *args],
@@ -55,9 +78,55 @@ class Git:
                 unset=REPOSITORY_VARIABLES,
                 check=check,
                 input=input,
+                timeout=timeout,
             )
         except CommandFailed as exc:
             raise GitError(exc.message, hint=exc.hint) from None
+
+    def remote_run(self, op: str, remote: str, *args: str, check: bool = True) -> proc.Result:
+        """Run git op against remote under the deadlines; a stall or an overrun is a
+        one-line GitError naming the remote, whatever ``check`` says."""
+        self.learn_remote_credentials(remote)
+        d = self.deadlines
+        limits = [
+            *("-c", f"http.lowSpeedLimit={d.low_speed}"),
+            *("-c", f"http.lowSpeedTime={max(1, round(d.stall))}"),
+            *self._ssh_options(),
+        ]
+        try:
+            result = self.run(*limits, op, *args, check=False, timeout=d.process)
+        except TransientError:
+            raise self._hung(op, remote, f"did not finish within {d.process:g}s") from None
+        if not result.ok and any(mark in result.stderr for mark in _STALL_MARKS):
+            why = f"stalled (under {d.low_speed} bytes/s for {d.stall:g}s)"
+            raise self._hung(op, remote, why)
+        if check and not result.ok:
+            raise GitError(proc.failure_text(result))
+        return result
+
+    def _ssh_options(self) -> list[str]:
+        """A connect timeout and keep-alives for ssh remotes, unless the user set the
+        ssh command (GIT_SSH_COMMAND, GIT_SSH, core.sshCommand): theirs wins."""
+        if os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH"):
+            return []
+        if self.run("config", "--get", "core.sshCommand", check=False).stdout.strip():
+            return []
+        d = self.deadlines
+        alive = max(1, round(d.stall / 2))
+        command = (
+            f"ssh -o ConnectTimeout={max(1, round(d.connect))} "
+            f"-o ServerAliveInterval={alive} -o ServerAliveCountMax=2"
+        )
+        return ["-c", f"core.sshCommand={command}"]
+
+    def _hung(self, op: str, remote: str, why: str) -> GitError:
+        url = _masked(self.remote_url(remote) if "://" not in remote else remote)
+        where = f"{remote} ({url})" if url and url != remote else remote
+        return GitError(
+            redact(f"git {op} {where} {why}"),
+            hint="check that the git remote is up and reachable, then run again "
+            "(deadlines: in leptonci.yaml, LEPTONCI_STALL_TIMEOUT, LEPTONCI_PROCESS_DEADLINE)",
+        )
 
     def is_repo(self) -> bool:
         return self.run("rev-parse", "--git-dir", check=False).ok
@@ -119,16 +188,18 @@ class Git:
         """Fetch branch from remote into its remote-tracking ref; return the tip commit."""
         self.learn_remote_credentials(remote)
         tracking = f"refs/remotes/{remote}/{branch}"
-        self.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}")
+        self.remote_run(
+            "fetch", remote, "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:{tracking}"
+        )
         return self.rev_parse(tracking)
 
     def branch_tip(self, remote: str, branch: str, *, fetch: bool = True) -> str | None:
         """The tip of remote's branch (fetched first unless fetch=False); None if absent."""
         tracking = f"refs/remotes/{remote}/{branch}"
         if fetch:
-            self.learn_remote_credentials(remote)
             spec = f"+refs/heads/{branch}:{tracking}"
-            if not self.run("fetch", "--quiet", "--no-tags", remote, spec, check=False).ok:
+            args = ("--quiet", "--no-tags", remote, spec)
+            if not self.remote_run("fetch", remote, *args, check=False).ok:
                 self.run("update-ref", "-d", tracking, check=False)  # gone on the remote
                 return None
         result = self.run("rev-parse", "--verify", "--quiet", f"{tracking}^{{commit}}", check=False)
@@ -193,11 +264,12 @@ class Git:
         ``lease`` force-pushes a branch leptonci owns, but only while it still points at
         the commit read before planning ("" for "must not exist yet").
         """
-        self.learn_remote_credentials(remote)
-        args = ["push", "--porcelain"]
+        args = ["--porcelain"]
         if lease is not None:
             args.append(f"--force-with-lease=refs/heads/{branch}:{lease}")
-        result = self.run(*args, remote, f"HEAD:refs/heads/{branch}", check=False)
+        result = self.remote_run(
+            "push", remote, *args, remote, f"HEAD:refs/heads/{branch}", check=False
+        )
         if result.ok:
             return
         text = f"{result.stdout}\n{result.stderr}".lower()
@@ -214,7 +286,7 @@ class Git:
         """Fetch every remote branch under prefix (e.g. leptonci/promote/prod/), pruning
         remote-tracking refs of branches that are gone."""
         spec = f"+refs/heads/{prefix}*:refs/remotes/{remote}/{prefix}*"
-        self.run("fetch", "--quiet", "--no-tags", "--prune", remote, spec)
+        self.remote_run("fetch", remote, "--quiet", "--no-tags", "--prune", remote, spec)
 
     def refs_under(self, prefix: str) -> list[tuple[str, str]]:
         """(ref name, commit) of every ref under prefix, sorted by name."""
@@ -321,6 +393,28 @@ _REJECTED_MARKS = (
     "failed to update ref",
     "incorrect old value",
 )
+
+
+# what git (curl) prints when http.lowSpeedLimit/Time or a timeout ended a transfer
+_STALL_MARKS = (
+    "Operation too slow",
+    "Operation timed out",
+    "Connection timed out",
+    "Timeout was reached",
+    "timed out",
+)
+
+
+def _masked(url: str) -> str:
+    """url with the password of its userinfo (if any) shown as ***."""
+    if "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    return f"{scheme}://{userinfo}{at}{host}{slash}{path}"
 
 
 def _public_url(url: str) -> str:

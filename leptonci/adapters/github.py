@@ -9,7 +9,8 @@ Actions sets: ``GITHUB_TOKEN`` (registered as a secret at once), ``GITHUB_API_UR
 (github.com or a GitHub Enterprise Server's ``https://HOST/api/v3``) and
 ``GITHUB_REPOSITORY``. Every operation is a small, idempotent unit (find, then create
 or update) that is retried whole on 5xx, connection failures and rate limits, with
-bounded backoff; 401/403 become a ``GitHubError`` naming the permission the workflow
+bounded backoff and the deadlines (``core.deadlines``: every request is cut after
+``connect + read`` seconds, the tries of one operation after ``give_up``); 401/403 become a ``GitHubError`` naming the permission the workflow
 needs, never the token.
 """
 
@@ -21,8 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from leptonci.adapters.github_errors import rate_limit_wait, refused
+from leptonci.adapters.http_deadline import deadline_session
 from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
+from leptonci.core.deadlines import Deadlines
 from leptonci.core.errors import ConfigError, GitHubError, GitHubUnavailable
 from leptonci.core.redact import excerpt, register_credentials, register_secret
 
@@ -121,7 +124,7 @@ class GitHub:
         *,
         attempts: int = 5,
         max_wait: float = 60.0,
-        timeout: float = 30.0,
+        deadlines: Deadlines | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         import github3
@@ -130,12 +133,14 @@ class GitHub:
         self.settings = settings
         self.attempts = max(1, attempts)
         self.max_wait = max_wait
+        self.deadlines = deadlines or Deadlines()
         self.sleep = sleep
         self._gh = github3.GitHub(token=settings.token)
         # One base URL for github.com and GitHub Enterprise alike (GHES: HOST/api/v3).
         self._gh.session.base_url = settings.api_url
-        self._gh.session.default_read_timeout = timeout
-        self._gh.session.default_connect_timeout = min(timeout, 10.0)
+        self._gh.session.default_read_timeout = self.deadlines.read
+        self._gh.session.default_connect_timeout = self.deadlines.connect
+        deadline_session(self.deadlines, self._gh.session)  # an answer that trickles is cut
         self._repo: Repository | None = None
 
     # -- operations ---------------------------------------------------------------
@@ -432,6 +437,7 @@ class GitHub:
             schedule=Backoff(attempts=self.attempts, base_delay=0.5, max_delay=30.0),
             give_up=gave_up,
             max_wait=self.max_wait,
+            deadline=self.deadlines.give_up,
             sleep=self.sleep,
         )
 

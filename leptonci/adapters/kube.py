@@ -92,6 +92,7 @@ def _resource_for(
         lambda: request_json(api, "GET", _api_base(api_version)),
         what=f"discovering {api_version}",
         policy=policy,
+        api=api,
     )
     for resource in listing.get("resources") or []:
         if resource.get("kind") == kind and "/" not in str(resource.get("name", "")):
@@ -163,6 +164,7 @@ def apply_overlay(
             ),
             what=f"server-side apply of {label}",
             policy=policy,
+            api=api,
         )
         applied.append(label)
     return applied
@@ -190,7 +192,10 @@ def live_image(
             raise
 
     deployment = with_retries(
-        fetch, what=f"reading deployment/{name} in {cluster.namespace}", policy=policy
+        fetch,
+        what=f"reading deployment/{name} in {cluster.namespace}",
+        policy=policy,
+        api=api,
     )
     if deployment is None:
         return None

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from leptonci.adapters.retrying import retry_call
+from leptonci.adapters.deadline import guard
+from leptonci.adapters.http_deadline import watch_pools
+from leptonci.adapters.retrying import FailedAttempt, retry_call
 from leptonci.core.backoff import Backoff
 from leptonci.core.config import ClusterConfig
+from leptonci.core.deadlines import Deadlines
 from leptonci.core.errors import ClusterError, ConfigError
 from leptonci.core.files import read_text
 from leptonci.core.redact import excerpt, redact, register_credentials, register_secret
@@ -32,8 +35,9 @@ T = TypeVar("T")
 Timeout = float | tuple[float, float | None]  # seconds: total, or (connect, read)
 QueryValue = str | int | None  # a None value leaves the parameter out
 
-# (connect, read) seconds for plain requests; watches set their own read timeout.
-REQUEST_TIMEOUT = (5.0, 30.0)
+# plain requests take (connect, read) from the client's deadlines; watches set their
+# own read timeout (the stream is long-lived), but wait at most that long for headers
+REQUEST_TIMEOUT = (5.0, 30.0)  # what an ApiClient built elsewhere is held to
 _SECRET_KEYS = (
     "token",
     "password",
@@ -118,8 +122,26 @@ def _register_values(node: object) -> None:
             _register_values(item)
 
 
+def hold_to(api: ApiClient, deadlines: Deadlines) -> ApiClient:
+    """Hold every request api sends to deadlines: cut when its answer overstays."""
+    watch_pools(api.rest_client.pool_manager)
+    api.leptonci_deadlines = deadlines  # type: ignore[attr-defined]
+    return api
+
+
+def deadlines_of(api: ApiClient) -> Deadlines:
+    found = getattr(api, "leptonci_deadlines", None)
+    if isinstance(found, Deadlines):
+        return found
+    return Deadlines(connect=REQUEST_TIMEOUT[0], read=REQUEST_TIMEOUT[1])
+
+
 def load_api_client(
-    cluster: ClusterConfig, *, env: Mapping[str, str] | None = None, root: Path | None = None
+    cluster: ClusterConfig,
+    *,
+    env: Mapping[str, str] | None = None,
+    root: Path | None = None,
+    deadlines: Deadlines | None = None,
 ) -> ApiClient:
     """A ``kubernetes.client.ApiClient`` for the cluster's kubeconfig and context.
 
@@ -136,7 +158,7 @@ def load_api_client(
             config.load_incluster_config()
             api = client.ApiClient()
             _register_client_secrets(api)
-            return api
+            return hold_to(api, deadlines or Deadlines())
         wanted = ", ".join(str(p) for p in kubeconfig_paths(cluster, env=env, root=root))
         raise ConfigError(
             f"no kubeconfig at {wanted}",
@@ -163,7 +185,7 @@ def load_api_client(
         ) from None
     api = client.ApiClient(configuration)
     _register_client_secrets(api)
-    return api
+    return hold_to(api, deadlines or Deadlines())
 
 
 def _register_client_secrets(api: ApiClient) -> None:
@@ -173,7 +195,9 @@ def _register_client_secrets(api: ApiClient) -> None:
     register_credentials(getattr(conf, "username", None), getattr(conf, "password", None))
 
 
-def api_client_for_host(host: str, *, token: str | None = None) -> ApiClient:
+def api_client_for_host(
+    host: str, *, token: str | None = None, deadlines: Deadlines | None = None
+) -> ApiClient:
     """An ApiClient for a plain URL (tests, port-forwards); the token is registered secret."""
     from kubernetes import client
 
@@ -182,7 +206,8 @@ def api_client_for_host(host: str, *, token: str | None = None) -> ApiClient:
     if token:
         register_secret(token)
         configuration.api_key = {"authorization": f"Bearer {token}"}
-    return client.ApiClient(configuration)
+    api = client.ApiClient(configuration)
+    return api if deadlines is None else hold_to(api, deadlines)
 
 
 # -- requests ------------------------------------------------------------------------
@@ -201,8 +226,33 @@ def open_request(
 ) -> BaseHTTPResponse:
     """Send one request; return the urllib3 response unread, or raise ApiError.
 
-    A timeout of None (or a read timeout of None) waits as long as the stream lasts:
-    for following a log, which the caller ends by closing the response."""
+    The answer's headers (and an error's body) must come within the client's deadlines
+    (``connect + read``: the guard cuts a request that hangs or trickles), and a plain
+    request's socket reads are held to them too. A timeout of None (or a read timeout of
+    None) then waits as long as the stream lasts: for following a log, which the caller
+    ends by closing the response."""
+    deadlines = deadlines_of(api)
+    if timeout == REQUEST_TIMEOUT:
+        timeout = deadlines.small
+    with guard(deadlines.connect + deadlines.read) as armed:
+        try:
+            return _open(api, method, path, query, body, content_type, timeout, accept)
+        except ApiError as exc:
+            if armed.fired and exc.status == 0:
+                raise ApiError(0, "Timeout", f"no answer within {armed.seconds:g}s") from None
+            raise
+
+
+def _open(
+    api: ApiClient,
+    method: str,
+    path: str,
+    query: Iterable[tuple[str, QueryValue]],
+    body: object,
+    content_type: str | None,
+    timeout: Timeout | None,
+    accept: str,
+) -> BaseHTTPResponse:
     from kubernetes.client.exceptions import ApiException
 
     headers = {"Accept": accept}
@@ -240,10 +290,20 @@ def request_json(
     body: object = None,
     content_type: str | None = None,
 ) -> dict[str, Any]:
-    """Send one request and return its JSON object, or raise ApiError."""
-    raw = open_request(api, method, path, query=query, body=body, content_type=content_type)
+    """Send one request and return its JSON object, or raise ApiError (the whole answer
+    within the client's deadlines)."""
+    deadlines = deadlines_of(api)
+    with guard(deadlines.connect + deadlines.read) as armed:
+        raw = open_request(api, method, path, query=query, body=body, content_type=content_type)
+        try:
+            text = raw.data or b"{}"
+        except Exception as exc:  # the body cut off or broken: no answer
+            if not _is_transport_error(exc):
+                raise
+            detail = f"no answer within {armed.seconds:g}s" if armed.fired else _first_line(exc)
+            raise ApiError(0, "Timeout" if armed.fired else type(exc).__name__, detail) from None
     try:
-        data = json.loads(raw.data or b"{}")
+        data = json.loads(text)
     except ValueError:
         raise ApiError(0, "BadResponse", f"{method} {path} did not return JSON") from None
     return data if isinstance(data, dict) else {}
@@ -255,16 +315,25 @@ def with_retries(
     what: str,
     policy: RetryPolicy | None = None,
     sleep: Callable[[float], object] = time.sleep,
+    api: ApiClient | None = None,
+    before_retry: Callable[[FailedAttempt], None] | None = None,
 ) -> T:
-    """Run call, retrying retryable API failures with backoff; an ApiError that is not
-    retryable, or the last one, becomes a ClusterError saying what was being done."""
+    """Run call, retrying retryable API failures with backoff for at most ``deadline``
+    seconds (``api``'s ``give_up``, when given); an ApiError that is not retryable, or the
+    last one, becomes a ClusterError saying what was being done."""
 
     def gave_up(last: Exception, tries: int) -> Exception:
         return cluster_error(what, last, attempts=tries) if isinstance(last, ApiError) else last
 
     try:
         return retry_call(
-            call, what=what, schedule=policy or RetryPolicy(), give_up=gave_up, sleep=sleep
+            call,
+            what=what,
+            schedule=policy or RetryPolicy(),
+            give_up=gave_up,
+            sleep=sleep,
+            deadline=None if api is None else deadlines_of(api).give_up,
+            before_retry=before_retry,
         )
     except ApiError as exc:
         raise cluster_error(what, exc) from None

@@ -93,12 +93,13 @@ def create_job(
     name, ns = str(meta["name"]), str(meta["namespace"])
     path = collection("Job", ns)
     what = f"creating job/{name} in {ns}"
-    created = with_retries(lambda: _post(api, path, manifest), what=what, policy=policy)
+    created = with_retries(lambda: _post(api, path, manifest), what=what, policy=policy, api=api)
     if created is None:
         existing = with_retries(
             lambda: request_json(api, "GET", f"{path}/{name}"),
             what=f"reading job/{name} in {ns}",
             policy=policy,
+            api=api,
         )
         ex_meta = existing.get("metadata") or {}
         if (ex_meta.get("labels") or {}).get(LABEL_MANAGED_BY) != "leptonci":
@@ -112,7 +113,9 @@ def create_job(
         if same and not _finished(existing):
             return CreatedJob(str(ex_meta.get("uid") or ""), adopted=True)
         delete_object(api, kind="Job", namespace=ns, name=name, policy=policy)
-        created = with_retries(lambda: _post(api, path, manifest), what=what, policy=policy)
+        created = with_retries(
+            lambda: _post(api, path, manifest), what=what, policy=policy, api=api
+        )
         if created is None:
             raise ClusterError(
                 f"job/{name} in {ns} still exists after deleting it",
@@ -131,12 +134,14 @@ def create_service(
         lambda: _post(api, collection("Service", ns), manifest),
         what=f"creating service/{name} in {ns}",
         policy=policy,
+        api=api,
     )
     if created is None:
         existing = with_retries(
             lambda: request_json(api, "GET", f"{collection('Service', ns)}/{name}"),
             what=f"reading service/{name} in {ns}",
             policy=policy,
+            api=api,
         )
         labels = (existing.get("metadata") or {}).get("labels") or {}
         if labels.get(LABEL_JOB) != name:
@@ -166,7 +171,10 @@ def delete_object(
         return True
 
     return with_retries(
-        delete, what=f"deleting {kind.lower()}/{name} in {namespace}", policy=policy
+        delete,
+        what=f"deleting {kind.lower()}/{name} in {namespace}",
+        policy=policy,
+        api=api,
     )
 
 

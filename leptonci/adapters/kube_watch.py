@@ -6,7 +6,9 @@ watches, feeding one queue; the caller's thread folds the events into a
 the caller blocks on the queue until an event or the deadline. A dropped stream resumes
 from the last resourceVersion; 410 Gone re-lists. Retryable failures back off, bounded;
 past the bound the watcher reports an error and the verdict is a ClusterError, never
-"verified".
+"verified". A request that hangs is cut by the client's deadlines and retried; when
+the verify timeout comes while the API is failing, the outcome is that ClusterError
+(exit 3), not a timed-out rollout.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from leptonci.adapters.kube_client import (
     ApiError,
     RetryPolicy,
+    cluster_error,
+    deadlines_of,
     open_request,
     request_json,
     with_retries,
@@ -35,6 +39,7 @@ from leptonci.adapters.kube_rollout import (
     normalize_digest,
     timed_out,
 )
+from leptonci.adapters.retrying import FailedAttempt
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ClusterError, ConfigError
 
@@ -78,6 +83,7 @@ class ResourceWatcher(threading.Thread):
         self._response: BaseHTTPResponse | None = None
         self.version: str | None = None
         self.connects = 0  # how many watch streams were opened (tests read it)
+        self.failing: ClusterError | None = None  # the API's last failure, until it answers
 
     def stop(self) -> None:
         self._stopped.set()
@@ -105,6 +111,8 @@ class ResourceWatcher(threading.Thread):
                 what=f"watching {self.what}",
                 policy=self.policy,
                 sleep=self._stopped.wait,
+                api=self.api,
+                before_retry=self._failed,
             )
             if got_events:
                 quiet = 0
@@ -112,6 +120,10 @@ class ResourceWatcher(threading.Thread):
                 # A stream that ends at once with nothing in it: back off, don't spin.
                 quiet = min(quiet + 1, self.policy.attempts)
                 self._stopped.wait(self.policy.delay(quiet))
+
+    def _failed(self, attempt: FailedAttempt) -> None:
+        if isinstance(attempt.error, ApiError):
+            self.failing = cluster_error(attempt.what, attempt.error)
 
     def _stream(self) -> bool:
         """List if needed, then read one watch stream; True if it carried any event."""
@@ -134,7 +146,10 @@ class ResourceWatcher(threading.Thread):
             lambda: request_json(self.api, "GET", self.path, query=self.selectors),
             what=f"listing {self.what}",
             policy=self.policy,
+            before_retry=self._failed,
+            api=self.api,
         )
+        self.failing = None
         self.version = str((data.get("metadata") or {}).get("resourceVersion") or "") or None
         items = tuple(item for item in data.get("items") or [] if isinstance(item, dict))
         self.out.put(WatchMessage(self.kind, "SYNC", items))
@@ -150,9 +165,13 @@ class ResourceWatcher(threading.Thread):
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", WATCH_SECONDS),
         ]
+        # the headers come within the deadlines (a hung request is cut and retried);
+        # then the stream may stay quiet up to the server-side timeout
+        connect = deadlines_of(self.api).connect
         response = open_request(
-            self.api, "GET", self.path, query=query, timeout=(5.0, WATCH_SECONDS + 30.0)
+            self.api, "GET", self.path, query=query, timeout=(connect, WATCH_SECONDS + 30.0)
         )
+        self.failing = None
         self._response = response
         self.connects += 1
         got = False
@@ -244,6 +263,9 @@ def verify_rollout(
         while True:
             message = _next(events, deadline - clock())
             if message is None:
+                failing = next((w.failing for w in watchers if w.failing is not None), None)
+                if failing is not None:  # the API itself is not answering: not a verdict
+                    raise failing
                 return timed_out(state, name=name, digest=digest, timeout=timeout)
             batch = [message]
             while not events.empty():

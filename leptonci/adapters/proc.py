@@ -3,12 +3,19 @@
 On failure the error shows the command, its exit code and the tail of stdout and
 stderr, all redacted, so that a failing ``git push`` or ``kubectl`` is diagnosable
 without ever printing a credential.
+
+Each command runs in a process group of its own, under a deadline (``timeout``). When
+the deadline passes or leptonci is interrupted, the whole group (git and the
+``git-remote-http`` it started) gets SIGTERM, so git removes its lock files as it ends,
+then SIGKILL after ``_GRACE`` seconds: nothing is left running and the clone stays
+usable.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +27,7 @@ from leptonci.core.redact import excerpt, redact
 
 _TAIL_LINES = 12
 _TAIL_CHARS = 400
+_GRACE = 0.5  # seconds between SIGTERM and SIGKILL for a group that overstays
 
 
 @dataclass(frozen=True)
@@ -99,15 +107,15 @@ def _spawn(
         full_env = {k: v for k, v in os.environ.items() if k not in drop}
         full_env.update(env or {})
     try:
-        return subprocess.run(
+        child = subprocess.Popen(
             list(args),
             cwd=cwd,
             env=full_env,
-            input=input,
-            capture_output=True,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=text,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,  # a group of its own, ended as one
         )
     except FileNotFoundError as exc:
         raise CommandFailed(
@@ -116,8 +124,31 @@ def _spawn(
             returncode=None,
             hint="install it or put it on PATH",
         ) from exc
+    try:
+        stdout, stderr = child.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        _end_group(child)
         raise TransientError(f"`{describe(args)}` timed out after {timeout:.0f}s") from exc
+    except BaseException:  # an interrupt: the command must not outlive leptonci
+        _end_group(child)
+        raise
+    return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
+
+
+def _end_group(child: subprocess.Popen[Any]) -> None:
+    """SIGTERM the child's group, SIGKILL it after the grace, reap the child."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            child.communicate(timeout=_GRACE)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    if child.returncode is None:
+        child.wait()
 
 
 def failure(result: Result) -> CommandFailed:

@@ -5,8 +5,9 @@ and rate limits to a retryable one, carrying the server's ``retry_after`` when i
 one) and hands the call to ``retry_call``. The loop itself is tenacity's; this module
 fixes the policy: the schedule is ``core.backoff.Backoff`` (doubling, jittered,
 capped), a server-given wait replaces the backoff, no wait exceeds ``max_wait``, an
-optional ``deadline`` bounds the whole try in seconds, and at the end either the last
-error or what ``give_up`` makes of it is raised.
+optional ``deadline`` bounds the whole try in seconds (no wait is begun past it, and
+``deadline.budget`` clips every request guard armed inside it), and at the end either
+the last error or what ``give_up`` makes of it is raised.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TypeVar
 
 import tenacity
 
+from leptonci.adapters.deadline import budget, interrupted
 from leptonci.core.backoff import Backoff
 from leptonci.core.errors import LeptonError, OutsideError
 
@@ -58,23 +60,36 @@ def retry_call(
     interrupt: KeyboardInterrupt and SystemExit are never retried). A retryable
     one is waited out: its ``retry_after`` when it has one, else ``schedule.delay(n)``
     after try n, never more than ``max_wait``. With ``deadline`` (seconds from the first
-    try) no wait is begun that would end past it. When the tries or the time run out,
+    try, plus any waits the server asked for) no wait is begun that would end past it,
+    and no request guard armed in a try outlives it (``deadline.budget``). When the tries or the time run out,
     ``give_up(last_error, tries)`` is raised (chained to the last error; it may hand
     the last error back), or the last error itself without ``give_up``. ``what`` names the call ("GitHub status on abc123
     in o/r") in what ``before_retry`` is told.
     """
     started = clock()
+    granted = [0.0]  # seconds of waits the server asked for: an answer, not a hang
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = _error(state)
         asked = exc.retry_after if isinstance(exc, OutsideError) else None
         delay = asked if asked is not None else schedule.delay(state.attempt_number)
-        return max(0.0, min(delay, max_wait))
+        delay = max(0.0, min(delay, max_wait))
+        if asked is not None:
+            granted[0] += delay
+        return delay
+
+    def left() -> float | None:
+        return None if deadline is None else deadline + granted[0] - (clock() - started)
 
     def stop(state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= schedule.attempts:
-            return True
-        return deadline is not None and clock() - started + state.upcoming_sleep > deadline
+        if state.attempt_number >= schedule.attempts or interrupted():
+            return True  # (interrupted: a worker thread's try, cut by Ctrl-C)
+        remaining = left()
+        return remaining is not None and state.upcoming_sleep > remaining
+
+    def attempt() -> T:
+        with budget(left()):
+            return fn()
 
     def exhausted(state: tenacity.RetryCallState) -> T:
         last = _error(state)
@@ -100,7 +115,7 @@ def retry_call(
         before_sleep=notify,
         retry_error_callback=exhausted,
     )
-    return retrying(fn)
+    return retrying(attempt)
 
 
 def _error(state: tenacity.RetryCallState) -> Exception:

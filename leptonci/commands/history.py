@@ -31,7 +31,7 @@ def history_from_git(
     A shallow clone holds only the newest commits: its history would be cut without a
     word, so it is refused unless ``deepen`` fetches the rest first."""
     where = ctx.config.env(env)
-    git = Git(ctx.root)
+    git = Git(ctx.root, deadlines=ctx.deadlines)
     if not git.is_repo():
         raise UsageError(
             f"{ctx.root} is not a git repository", hint="run history without --from-git"

@@ -89,7 +89,7 @@ def pull_request_event(env: Mapping[str, str]) -> PullRequestEvent:
 
 def changed_files(ctx: Context, event: PullRequestEvent) -> list[str] | None:
     """Files the PR changes (`git diff --name-only BASE...HEAD`), None when unknown."""
-    git = Git(ctx.root)
+    git = Git(ctx.root, deadlines=ctx.deadlines)
     bases = [event.base_sha, f"origin/{event.base_ref}" if event.base_ref else "", event.base_ref]
     for base in filter(None, bases):
         result = git.run("diff", "--name-only", f"{base}...HEAD", check=False)

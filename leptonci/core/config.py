@@ -26,6 +26,7 @@ from pydantic import (
 from ruamel.yaml.comments import CommentedMap
 
 from leptonci.core.config_errors import data_loc, pydantic_message
+from leptonci.core.deadlines import Deadlines
 from leptonci.core.errors import ConfigError
 from leptonci.core.files import read_text
 from leptonci.core.image_config import ImageConfig
@@ -200,6 +201,7 @@ class Config(_Model):
     git: GitConfig = Field(default_factory=GitConfig)
     workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    deadlines: Deadlines = Field(default_factory=Deadlines)  # core/deadlines.py
     models: dict[str, ModelConfig]
     environments: list[EnvironmentConfig]
 

@@ -68,7 +68,7 @@ class Applier:
 
     def __init__(self, ctx: Context, git: Git | None = None) -> None:
         self.ctx = ctx
-        self.git = git or Git(ctx.root)
+        self.git = git or Git(ctx.root, deadlines=ctx.deadlines)
         self._github: GitHub | None = None
         self._journal: list[str] = []  # the folders the plan being applied commits
         self._handlers: dict[type[Action], Callable[[Action, Applied], Applied]] = {}
@@ -135,7 +135,7 @@ class Applier:
                     "the plan talks to GitHub, but GITHUB_TOKEN and GITHUB_REPOSITORY are not set",
                     hint="run in GitHub Actions or set both variables",
                 )
-            self._github = GitHub(settings)
+            self._github = GitHub(settings, deadlines=self.ctx.deadlines)
         return self._github
 
     def _open_pull_request(self, action: OpenPullRequest, done: Applied) -> Applied:
@@ -260,7 +260,7 @@ class Applier:
             raise ConfigError(f"environment {env.name} has no cluster to apply to")
         try:
             rendered = kube.render_overlay(ctx.root, env.path)
-            api = kube.load_api_client(cluster, env=ctx.env, root=ctx.root)
+            api = kube.load_api_client(cluster, env=ctx.env, root=ctx.root, deadlines=ctx.deadlines)
             try:
                 applied = kube.apply_overlay(cluster, rendered_yaml=rendered, api_client=api)
             finally:

@@ -148,4 +148,3 @@ def lock_owners(lock: Path, *, worktree: Path, proc: Path = Path("/proc")) -> tu
         except OSError:
             continue  # gone meanwhile, or another user's: not ours to wait for
     return tuple(sorted(owners))
-

@@ -109,7 +109,7 @@ def land(
     of an earlier landing this one continues (its GitHub deployment). ``planned``:
     attestations a dry run plans to attach, by digest, read instead of the registry.
     """
-    git = Git(ctx.root)
+    git = Git(ctx.root, deadlines=ctx.deadlines)
     attested = _attested(ctx, writes, planned or {})
     if ctx.dry_run:
         return _dry_run(ctx, git, propose, writes=writes, overlay=overlay, attested=attested)
@@ -289,7 +289,7 @@ def rendered_objects(ctx: Context, env: EnvironmentConfig) -> tuple[str, ...]:
 def tip_state(ctx: Context, env: EnvironmentConfig) -> EnvState:
     """env's folder as the remote's main branch has it: fetched first in a real run, as
     last fetched in a dry run; the working tree outside git or without that branch."""
-    git = Git(ctx.root)
+    git = Git(ctx.root, deadlines=ctx.deadlines)
     if not git.is_repo():
         return read_worktree(ctx.root, env)
     remote, branch = ctx.config.git.remote, ctx.config.git.branch

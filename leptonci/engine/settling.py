@@ -50,7 +50,7 @@ def check_release(
     cluster = env_config.cluster
     if cluster is None:
         return record, Verification("skipped", ctx.now(), NO_CLUSTER)
-    api = kube.load_api_client(cluster, env=ctx.env, root=ctx.root)
+    api = kube.load_api_client(cluster, env=ctx.env, root=ctx.root, deadlines=ctx.deadlines)
     try:
         result = kube.verify_rollout(
             cluster,

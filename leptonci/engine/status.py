@@ -77,7 +77,7 @@ def collect_status(ctx: Context, *, live: bool = False) -> list[StatusRow]:
 
 def _with_live(ctx: Context, row: StatusRow, cluster: ClusterConfig) -> StatusRow:
     try:
-        client = kube.load_api_client(cluster, env=ctx.env, root=ctx.root)
+        client = kube.load_api_client(cluster, env=ctx.env, root=ctx.root, deadlines=ctx.deadlines)
         image = kube.live_image(cluster, api_client=client)
     except LeptonError as exc:
         return StatusRow(**{**row.__dict__, "live_error": exc.message})

@@ -233,7 +233,10 @@ class ClusterRun:
         """Read the kubeconfig (no request yet): its problems show before any push."""
         if self._api is None:
             self._api = load_api_client(
-                _connection(self.plan.train), env=self.ctx.env, root=self.ctx.root
+                _connection(self.plan.train),
+                env=self.ctx.env,
+                root=self.ctx.root,
+                deadlines=self.ctx.deadlines,
             )
 
     @property

@@ -110,9 +110,7 @@ def _enter(
         and current.digest == record.digest
         and current.release == record.release
     ):
-        image = image_target(
-            config, record, previous=_pinned_before(target.ledger, record.model)
-        )
+        image = image_target(config, record, previous=_pinned_before(target.ledger, record.model))
         if not pins(target.files, image):  # a no-op must confirm what the ledger says
             raise unpinned(target, image, record, recorded=True)
         return Change(

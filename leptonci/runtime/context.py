@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from leptonci.core.config import Config, load_config
+from leptonci.core.config import CONFIG_FILE, Config, load_config
+from leptonci.core.deadlines import Deadlines, with_env
 from leptonci.runtime.output import Output
 
 
@@ -40,6 +41,13 @@ class Context:
         if override:
             config = config.model_copy(update={"registry": override})
         return config
+
+    @cached_property
+    def deadlines(self) -> Deadlines:
+        """The ``deadlines:`` of leptonci.yaml (defaults where there is none, as in a
+        training pod), with the LEPTONCI_* variables that override them applied."""
+        base = self.config.deadlines if (self.root / CONFIG_FILE).is_file() else Deadlines()
+        return with_env(base, self.env)
 
     def now(self) -> str:
         """The current time as ISO-8601 UTC with seconds, e.g. 2026-11-30T10:00:00Z."""

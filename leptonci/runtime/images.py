@@ -2,7 +2,8 @@
 
 Settings read from the environment: ``LEPTONCI_REGISTRY_USERNAME`` / ``_PASSWORD``
 (credentials), ``LEPTONCI_REGISTRY_PLAIN_HTTP`` (extra hosts spoken to over http;
-loopback always is), ``LEPTONCI_REGISTRY_RETRIES`` and ``LEPTONCI_REGISTRY_RETRY_DELAY``.
+loopback always is), ``LEPTONCI_REGISTRY_RETRIES`` and ``LEPTONCI_REGISTRY_RETRY_DELAY``;
+the deadlines every request is held to are the context's (``core.deadlines``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def registry_client(ctx: Context, host: str) -> RegistryClient:
         plain_http=plain_http(host, extra),
         credentials=registry_credentials(host, ctx.env),
         retry=RetryPolicy(attempts=max(1, attempts), base_delay=max(0.0, delay)),
+        deadlines=ctx.deadlines,
     )
 
 

@@ -163,13 +163,30 @@ def test_a_deadline_stops_before_a_wait_that_would_pass_it() -> None:
 
     def call() -> str:
         tries.append(clock.now)
-        raise GitHubUnavailable("503", retry_after=4.0)
+        clock.sleep(3.0)  # each try takes 3 s: a hung server cut by the request guard
+        raise GitHubUnavailable("timed out")
 
     schedule = Backoff(attempts=100, base_delay=1.0, max_delay=1.0)
     with pytest.raises(GitHubUnavailable):
         retry_call(call, what="x", schedule=schedule, deadline=10.0, sleep=clock.sleep, clock=clock)
-    assert tries == [100.0, 104.0, 108.0]  # a fourth try would start at 112, past 110
-    assert clock.sleeps == [4.0, 4.0]
+    # jittered waits of 0.5-1 s: a try begins at about 100, 103.5-104, 107-108; a
+    # fourth would start past 110
+    assert len(tries) == 3 and tries[0] == 100.0 and tries[2] <= 108.0
+
+
+def test_waits_the_server_asked_for_do_not_count_against_the_deadline() -> None:
+    """A rate limit is an answer, not a hang: its Retry-After extends the deadline."""
+    clock = FakeClock()
+    tries: list[float] = []
+
+    def call() -> str:
+        tries.append(clock.now)
+        raise GitHubUnavailable("403 rate limited", retry_after=30.0)
+
+    schedule = Backoff(attempts=3, base_delay=1.0, max_delay=1.0)
+    with pytest.raises(GitHubUnavailable):
+        retry_call(call, what="x", schedule=schedule, deadline=10.0, sleep=clock.sleep, clock=clock)
+    assert tries == [100.0, 130.0, 160.0]
 
 
 def test_before_retry_hears_each_failed_try_and_its_wait() -> None:

@@ -15,6 +15,8 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
+from leptonci.adapters.deadline import guard
+from leptonci.adapters.http_deadline import cut_reason
 from leptonci.adapters.images.layout import Descriptor, OciLayout, sha256_digest
 from leptonci.adapters.images.registry_http import (
     CHUNK_SIZE,
@@ -92,25 +94,31 @@ class RegistryClient(RegistryConnection):
 
         def fetch() -> str:
             writer = store.writer()  # a fresh file per try: no half blob is appended to
-            try:
-                response = self.request(
-                    "GET",
-                    url,
-                    scopes=((repo, PULL),),
-                    stream=True,
-                    timeout=(self.connect_timeout, self.stall_timeout),
-                )
-                with response:
-                    if response.status_code != 200:
-                        raise RegistryError(
-                            f"registry {self.host} has no blob {desc.digest[:19]} in {repo}: "
-                            f"{response.status_code}"
-                        )
-                    for chunk in response.iter_content(1 << 20):
-                        writer.sink.write(chunk)
-            except BaseException:
-                writer.abort()
-                raise
+            # progress-based: the guard is pushed on by every window that arrives
+            with guard(self.stall_timeout, clipped=False) as armed:
+                try:
+                    response = self.request(
+                        "GET",
+                        url,
+                        scopes=((repo, PULL),),
+                        stream=True,
+                        timeout=(self.connect_timeout, self.stall_timeout),
+                    )
+                    with response:
+                        if response.status_code != 200:
+                            raise RegistryError(
+                                f"registry {self.host} has no blob {desc.digest[:19]} in "
+                                f"{repo}: {response.status_code}"
+                            )
+                        for chunk in response.iter_content(self.deadlines.window):
+                            armed.touch()
+                            writer.sink.write(chunk)
+                except TRANSIENT as exc:
+                    writer.abort()
+                    raise cut_reason(armed, exc) from exc
+                except BaseException:
+                    writer.abort()
+                    raise
             return writer.commit()
 
         digest = self._retrying(repo, "download a blob of", fetch)
@@ -182,14 +190,15 @@ class RegistryClient(RegistryConnection):
             "Content-Range": f"{start}-{end - 1}",
             "Content-Length": str(end - start),
         }
-        response = self.request(
-            "PATCH",
-            location,
-            scopes=((repo, PUSH),),
-            headers=headers,
-            data=body,
-            timeout=self._blob,
-        )
+        with guard(self.stall_timeout, clipped=False):  # the body pushes it on
+            response = self.request(
+                "PATCH",
+                location,
+                scopes=((repo, PUSH),),
+                headers=headers,
+                data=body,
+                timeout=self._blob,
+            )
         response.close()
         self._session_answer(response)
         if response.status_code != 202:
@@ -205,9 +214,10 @@ class RegistryClient(RegistryConnection):
         """PUT ?digest= to close the session, with the whole blob as body or none."""
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         url = _with_query(location, digest=digest)
-        response = self.request(
-            "PUT", url, scopes=((repo, PUSH),), headers=headers, data=body, timeout=self._blob
-        )
+        with guard(self.stall_timeout, clipped=False):  # the body pushes it on
+            response = self.request(
+                "PUT", url, scopes=((repo, PUSH),), headers=headers, data=body, timeout=self._blob
+            )
         response.close()
         self._session_answer(response)
         if response.status_code != 201:

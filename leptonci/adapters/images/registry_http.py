@@ -6,24 +6,25 @@ retryable error and a refusal to ``RegistryAuthError``, and retries a call with 
 shared backoff. Errors name the registry and the repository and never a credential.
 One connection object may be used from several threads (one HTTP session per thread).
 
-Timeouts: ``connect_timeout`` to open a connection; ``read_timeout`` for the answer to
-a small call; ``stall_timeout`` for blob transfers, which may take any time while bytes
-move but give up when none has moved for that long. (While a request body is sent,
-urllib3 holds the socket to the connect timeout; so blob bodies are sent under the stall
-timeout, in pieces of at most ``tarlayer.PIECE`` bytes, on a connection the preceding
-small call opened.)
+Deadlines (``core.deadlines``, enforced by ``adapters.deadline``): ``connect`` to open a
+connection; ``read`` for the whole answer to a small call, however slowly it trickles;
+blob transfers may take any time while bytes move, but give up when fewer than a
+``window`` of bytes moved in ``stall`` seconds. (While a request body is sent, urllib3
+holds the socket to the connect timeout; so blob bodies are sent under the stall
+timeout, a window at a time, on a connection the preceding small call opened.) The
+tries of one call stop after ``give_up`` seconds, whatever ``retry.attempts`` allows.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
 
+from leptonci.adapters.http_deadline import deadline_session
 from leptonci.adapters.images.credentials import Credentials
 from leptonci.adapters.images.registry_auth import (
     Challenge,
@@ -31,7 +32,9 @@ from leptonci.adapters.images.registry_auth import (
     Scope,
     parse_challenge,
 )
+from leptonci.adapters.retrying import retry_call
 from leptonci.core.backoff import Backoff
+from leptonci.core.deadlines import Deadlines
 from leptonci.core.errors import RegistryAuthError, RegistryError
 from leptonci.core.redact import excerpt, redact
 
@@ -90,17 +93,21 @@ class RegistryConnection:
         plain_http: bool = False,
         credentials: Credentials | None = None,
         retry: RetryPolicy | None = None,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        stall_timeout: float = 30.0,
+        deadlines: Deadlines | None = None,
+        read_timeout: float | None = None,
+        stall_timeout: float | None = None,
         chunk_size: int = CHUNK_SIZE,
         monolithic_limit: int = MONOLITHIC_LIMIT,
     ) -> None:
         self.host = host
         self.retry = retry or RetryPolicy()
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.stall_timeout = stall_timeout
+        deadlines = deadlines or Deadlines()
+        overrides = {"read": read_timeout, "stall": stall_timeout}
+        self.deadlines = deadlines.model_copy(
+            update={k: v for k, v in overrides.items() if v is not None}
+        )
+        self.connect_timeout = self.deadlines.connect
+        self.stall_timeout = self.deadlines.stall
         self.chunk_size = max(1, chunk_size)
         self.monolithic_limit = monolithic_limit
         self._credentials = credentials
@@ -120,7 +127,7 @@ class RegistryConnection:
 
     @property
     def _small(self) -> tuple[float, float]:
-        return (self.connect_timeout, self.read_timeout)
+        return self.deadlines.small
 
     @property
     def _blob(self) -> tuple[float, float]:
@@ -129,7 +136,7 @@ class RegistryConnection:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = deadline_session(self.deadlines)
             self._local.session = session
         return session
 
@@ -200,17 +207,20 @@ class RegistryConnection:
         return response
 
     def _retrying(self, repo: str, what: str, call: Callable[[], T]) -> T:
-        last = ""
-        for attempt in range(self.retry.attempts):
+        def once() -> T:
             try:
                 return call()
             except RegistryAuthError:
                 raise self.auth_error(repo) from None
-            except TRANSIENT as exc:
-                last = describe(exc)
-            if attempt + 1 < self.retry.attempts:
-                time.sleep(self.retry.delay(attempt + 1))
-        raise self.gave_up(repo, what, last)
+
+        return retry_call(
+            once,
+            what=f"{what} {repo} on {self.host}",
+            schedule=self.retry,
+            retry_if=lambda exc: isinstance(exc, TRANSIENT),
+            give_up=lambda last, tries: self.gave_up(repo, what, describe(last), tries),
+            deadline=self.deadlines.give_up,
+        )
 
     def auth_error(self, repo: str) -> RegistryAuthError:
         if self._credentials is None:
@@ -224,11 +234,11 @@ class RegistryConnection:
             hint="check LEPTONCI_REGISTRY_USERNAME/PASSWORD or your docker login",
         )
 
-    def gave_up(self, repo: str, what: str, last: str) -> RegistryError:
+    def gave_up(self, repo: str, what: str, last: str, tries: int | None = None) -> RegistryError:
         return RegistryError(
             redact(
                 f"registry {self.host} failed to {what} {repo} after "
-                f"{self.retry.attempts} tries: {last}"
+                f"{tries or self.retry.attempts} tries: {last}"
             ),
             hint="check that the registry is up and reachable, then run again",
         )

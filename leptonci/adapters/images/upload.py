@@ -12,19 +12,20 @@ only from that offset (``tarlayer`` seeks). A registry that no longer knows the 
 gets a new one from offset 0: Debian's docker-registry (distribution 2.8) does that
 after a PATCH broke off partway, since its upload state token then no longer matches
 the bytes it holds; between chunks, its sessions survive even a restart. Tries are
-bounded: ``client.retry.attempts`` failures with no chunk acknowledged in between end in
-a RegistryError (exit 3).
+bounded (through ``retrying.retry_call``): ``client.retry.attempts`` failures, or
+``deadlines.give_up`` seconds, with no chunk acknowledged in between end in a
+RegistryError (exit 3). Giving up, or an interrupt, cancels the session (DELETE).
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from leptonci.adapters.deadline import current
 from leptonci.adapters.images.registry import RegistryClient, UploadState
 from leptonci.adapters.images.registry_http import (
     TRANSIENT,
@@ -33,9 +34,18 @@ from leptonci.adapters.images.registry_http import (
     describe,
 )
 from leptonci.adapters.images.tarlayer import PIECE
+from leptonci.adapters.retrying import retry_call
 from leptonci.core.errors import ConfigError, RegistryAuthError, RegistryError
 
 _RESUMABLE: tuple[type[Exception], ...] = (RangeMismatch, *TRANSIENT)
+
+
+class _Failed(Exception):
+    """One try of an upload failed in a way another try may mend; says why."""
+
+
+class _Progressed(Exception):
+    """A try failed after the registry acknowledged chunks: start a fresh count."""
 
 
 class BlobSource(Protocol):
@@ -134,9 +144,10 @@ class _Body:
         end: int,
         running: _RunningDigest,
         on_sent: Callable[[int], None],
+        window: int,
     ) -> None:
         self._source, self._start, self._end, self._running = source, start, end, running
-        self._on_sent = on_sent
+        self._on_sent, self._window = on_sent, window
         self.sent = 0
 
     def __len__(self) -> int:  # requests sends Content-Length, not chunked framing
@@ -144,12 +155,19 @@ class _Body:
 
     def __iter__(self) -> Iterator[memoryview]:
         position = self._start
-        for piece in self._source.chunks(self._start, self._end):
-            self._running.feed(position, piece)
-            yield piece
-            position += len(piece)  # asked for the next piece: this one was sent
-            self.sent += len(piece)
-            self._on_sent(position)
+        for whole in self._source.chunks(self._start, self._end):
+            # a window at a time: each send must finish within the stall timeout, and
+            # each one sent pushes the request's guard on (adapters.deadline)
+            for at in range(0, len(whole), self._window):
+                piece = whole[at : at + self._window]
+                self._running.feed(position, piece)
+                yield piece
+                position += len(piece)  # asked for the next piece: this one was sent
+                self.sent += len(piece)
+                armed = current()
+                if armed is not None:
+                    armed.touch()
+                self._on_sent(position)
 
 
 def upload_blob(
@@ -182,44 +200,74 @@ class _Upload:
         self.expected, self.on_progress = digest, on_progress
         self.running = _RunningDigest()
         self.state: UploadState | None = None  # the session, as the registry last said
-        self.sent = self.reported = self.failures = self.resumed = self.restarted = 0
+        self.ask = False  # ask the session where it stands before sending more
+        self.sent = self.reported = self.acked = self.resumed = self.restarted = 0
 
     def run(self) -> Uploaded:
+        """Try, resume and restart through ``retry_call``: a stretch of tries with no
+        chunk acknowledged is bounded by ``retry.attempts`` and ``deadlines.give_up``;
+        an acknowledged chunk starts a fresh stretch."""
         whole = self.expected is not None and self.source.size <= self.client.monolithic_limit
-        ask = False  # ask the session where it stands before sending more
-        last = ""
         while True:
             try:
-                if self.state is None:
-                    self.state = self.client.start_upload(self.repo)
-                elif ask:
-                    self.state = self.client.upload_status(self.repo, self.state.location)
-                    self.resumed += 1
-                ask = False
-                return self._put_whole(self.state) if whole else self._send()
-            except RegistryAuthError:
-                raise self.client.auth_error(self.repo) from None
-            except SessionLost as lost:
-                if self._landed():
-                    return self._done()
-                self.state, last = None, f"the registry dropped the upload session ({lost})"
-                self.restarted += 1
-                if self.restarted > self.client.retry.attempts:  # it keeps losing them
-                    raise self.client.gave_up(self.repo, "upload a blob to", last) from None
-            except _RESUMABLE as exc:
-                last = describe(exc)
-                if whole:
-                    self.state = None  # a single PUT is not resumed: a new session
-                else:
-                    ask = True
-            self.failures += 1
-            if self.failures >= self.client.retry.attempts:
-                raise self.client.gave_up(self.repo, "upload a blob to", last)
-            time.sleep(self.client.retry.delay(self.failures))
+                return retry_call(
+                    lambda: self._attempt(whole),
+                    what=f"upload {self.source.name} to {self.repo}",
+                    schedule=self.client.retry,
+                    retry_if=lambda exc: isinstance(exc, _Failed),
+                    give_up=self._gave_up,
+                    deadline=self.client.deadlines.give_up,
+                )
+            except _Progressed:
+                continue  # bytes landed before the failure: resume at once, counts reset
+
+    def _attempt(self, whole: bool) -> Uploaded:
+        acked = self.acked
+        try:
+            if self.state is None:
+                self.state = self.client.start_upload(self.repo)
+            elif self.ask:
+                self.state = self.client.upload_status(self.repo, self.state.location)
+                self.resumed += 1
+            self.ask = False
+            return self._put_whole(self.state) if whole else self._send()
+        except RegistryAuthError:
+            raise self.client.auth_error(self.repo) from None
+        except SessionLost as lost:
+            if self._landed():
+                return self._done()
+            self.state = None
+            self.restarted += 1
+            failed = _Failed(f"the registry dropped the upload session ({lost})")
+            if self.restarted > self.client.retry.attempts:  # it keeps losing them
+                raise self._gave_up(failed, self.restarted) from None
+        except _RESUMABLE as exc:
+            failed = _Failed(describe(exc))
+            if whole:
+                self.state = None  # a single PUT is not resumed: a new session
+            else:
+                self.ask = True
+        except KeyboardInterrupt:
+            self._abandon()
+            raise
+        if self.acked > acked:
+            raise _Progressed() from failed
+        raise failed
+
+    def _gave_up(self, last: Exception, tries: int) -> Exception:
+        why = str(last) if isinstance(last, _Failed) else describe(last)
+        self._abandon()
+        return self.client.gave_up(self.repo, "upload a blob to", why, tries)
+
+    def _abandon(self) -> None:
+        """Interrupted or given up: cancel the session, so the registry frees it now."""
+        if self.state is not None:
+            self.client.cancel_upload(self.repo, self.state.location)
+            self.state = None
 
     def _put_whole(self, state: UploadState) -> Uploaded:
         assert self.expected is not None
-        body = _Body(self.source, 0, self.source.size, self.running, self._progress)
+        body = self._body(0, self.source.size)
         try:
             self.client.put_blob(self.repo, state.location, self.expected, body, self.source.size)
         except RegistryError:  # the registry checks the digest itself: say why it failed
@@ -241,18 +289,22 @@ class _Upload:
         while self.state.held < size:
             start = self.state.held
             end = min(start + self.client.chunk_size, size)
-            body = _Body(self.source, start, end, self.running, self._progress)
+            body = self._body(start, end)
             try:
                 self.state = self.client.patch_chunk(
                     self.repo, self.state.location, body, start, end
                 )
             finally:
                 self.sent += body.sent
-            self.failures = 0  # progress: the next failure starts a fresh count
+            self.acked += 1  # progress: the next failure starts a fresh count
         digest = self.running.digest
         self._check(digest, self.state)
         self.client.put_blob(self.repo, self.state.location, digest, None, 0)
         return self._done()
+
+    def _body(self, start: int, end: int) -> _Body:
+        window = self.client.deadlines.window
+        return _Body(self.source, start, end, self.running, self._progress, window)
 
     def _check(self, digest: str, state: UploadState) -> None:
         """Refuse to close a session over bytes that are not what was planned."""
