@@ -32,6 +32,12 @@ def violation(
     a custom resource, has no schema to check against)."""
     import kubernetes_validate
 
+    for key in ("apiVersion", "kind"):  # the schema is found by these: a KeyError without
+        value = obj.get(key)
+        if value is None:
+            return SchemaViolation((), f"required key {key!r} missing")
+        if not isinstance(value, str):
+            return SchemaViolation((key,), f"{key} must be a string, not {type(value).__name__}")
     try:
         kubernetes_validate.validate(dict(obj), desired_version=version, strict=True)
     except kubernetes_validate.SchemaNotFoundError:

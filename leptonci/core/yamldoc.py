@@ -40,7 +40,7 @@ def load_yaml_with_lines(text: str, *, file: str) -> Any:
         ) from None
 
 
-def error_line(exc: YAMLError, text: str) -> int | None:
+def error_line(exc: BaseException, text: str) -> int | None:
     """The 1-based line a YAML error is at; a ReaderError (a character YAML forbids)
     has no mark, only the character's position in text."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)

@@ -66,4 +66,4 @@ def test_the_seed_is_valid() -> None:
 @fuzz_settings(500)
 @given(documents(SEED))
 def test_ledger(data: bytes) -> None:
-    outcome("ledger.yaml", lambda: _load(as_text(data)), file=FILE)
+    outcome("ledger.yaml", lambda: _load(as_text(data)), file=FILE, line=True)

@@ -7,9 +7,13 @@ line, and text it returns is YAML again, in which the pin is found.
 
 from __future__ import annotations
 
+from functools import partial
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leptonci.commands.validate import check_manifest
+from leptonci.core.errors import LeptonError
 from leptonci.manifests import ImageTarget, current_image, edit_folder, edit_text
 from leptonci.manifests.locate import locate
 from tests.fuzz.mutate import as_text, documents
@@ -29,7 +33,7 @@ def _edit(text: str, target: ImageTarget, path: str) -> None:
 
 def test_the_seeds_edit() -> None:
     for source, _, target, path in SEEDS.values():
-        assert outcome("manifest", lambda: _edit(source, target, path)) == "ok"
+        assert outcome("manifest", partial(_edit, source, target, path)) == "ok"
 
 
 def _case_and_data(name: str) -> st.SearchStrategy[tuple[str, bytes]]:
@@ -53,3 +57,19 @@ def test_folder_edit_as_a_kustomization(case: tuple[str, bytes]) -> None:
     target = SEEDS[name][2]
     files = {KUSTOMIZATION: as_text(data)}
     outcome("kustomization", lambda: edit_folder(files, target), file=KUSTOMIZATION, line=True)
+
+
+def _check(text: str, path: str) -> None:
+    errors: list[LeptonError] = []
+    check_manifest(text, file=path, errors=errors)
+    if errors:
+        raise errors[0]
+
+
+@fuzz_settings(400)
+@given(st.sampled_from(sorted(SEEDS)).flatmap(_case_and_data))
+def test_validate_source_check(case: tuple[str, bytes]) -> None:
+    """What `validate` does with each source manifest: parse, then the schema check."""
+    name, data = case
+    path = SEEDS[name][3]
+    outcome("manifest schema", partial(_check, as_text(data), path), file=path, line=True)

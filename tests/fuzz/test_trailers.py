@@ -33,7 +33,9 @@ JSON_KEYS = ("Leptonci-Metrics", "Leptonci-Checks")
 
 
 def _history(blocks: list[str]) -> None:
-    commits = [CommitTrailers(f"{i:040x}", parse_trailers(b.splitlines())) for i, b in enumerate(blocks)]
+    commits = [
+        CommitTrailers(f"{i:040x}", parse_trailers(b.splitlines())) for i, b in enumerate(blocks)
+    ]
     for record in history_from_commits("dev", commits):
         render_ledger(empty_ledger("dev").with_release(record))  # a ledger rebuilt from git
 
