@@ -5,6 +5,10 @@ its error comes first (a typo may add the "required key missing" it causes).
 
 Each file in tests/bad_input/ starts with comments saying what it expects:
 ``# expect: line=N key=PATH`` (and, for manifests, ``# target: FILE`` to replace).
+
+``replies/`` holds what the fuzz tests (tests/fuzz/) found crashing a parser that is not
+`validate`'s: ``PARSER.CASE.OUTCOME.EXT``, read by the fuzz test's own parser call, must
+end in OUTCOME ("ok" or the LeptonError class it raises).
 """
 
 from __future__ import annotations
@@ -12,13 +16,58 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from leptonci.adapters.images.candidates import check_metrics
+from leptonci.adapters.images.transfer import load_registry_base
+from leptonci.core.errors import ExitCode
+from leptonci.core.images import BaseRef
+from leptonci.core.trailers import CommitTrailers, history_from_commits, parse_trailers
+from tests.fuzz.outcome import outcome
+from tests.fuzz.test_github import PULL, _event, _github
+from tests.fuzz.test_registry import CONFIG_BLOB, IMAGE, FakeClient, _candidate, _referrers, _token
+from tests.fuzz.test_trailers import _history
+
 CORPUS = Path(__file__).parent / "bad_input"
 CONFIGS = sorted((CORPUS / "configs").glob("*.yaml"))
 MANIFESTS = sorted((CORPUS / "manifests").glob("*.yaml"))
+REPLIES = sorted((CORPUS / "replies").iterdir())
+OUTSIDE = ExitCode.OUTSIDE
+
+
+def _trailers(data: bytes) -> None:
+    _history([data.decode()])
+    commits = [CommitTrailers("a" * 40, parse_trailers(data.decode().splitlines()))]
+    assert history_from_commits("dev", commits) == [], "a malformed block is not a record"
+
+
+def _base(data: bytes) -> None:
+    base = BaseRef("registry", "registry.test", "library/python", "3.11")
+    load_registry_base(base, FakeClient([data, IMAGE.encode()], CONFIG_BLOB.encode()))
+
+
+def _metrics(data: bytes) -> None:
+    check_metrics(data, model="digits", content_hash="ff" * 32, where="cache")
+
+
+def _auto_merge(data: bytes) -> None:
+    _github([data]).enable_auto_merge(pull=PULL, method="merge", headline="h", body="b")
+
+
+PARSERS: dict[str, tuple[Callable[[bytes], object], ExitCode]] = {
+    "trailers": (_trailers, ExitCode.BAD_INPUT),
+    "registry-base": (_base, OUTSIDE),
+    "registry-candidate": (_candidate, OUTSIDE),
+    "registry-metrics": (_metrics, OUTSIDE),
+    "registry-referrers": (_referrers, OUTSIDE),
+    "registry-token": (_token, OUTSIDE),
+    "github-event": (_event, OUTSIDE),
+    "github-automerge": (_auto_merge, OUTSIDE),
+}
 
 
 def _expect(text: str) -> tuple[int, str | None]:
@@ -98,3 +147,16 @@ def test_validate_reports_every_error_it_finds(example_repo: Path) -> None:
     assert "environments/staging/kustomization.yaml:" in lines[0]
     assert "environments/prod/kustomization.yaml:" in lines[1]
     assert "2 error(s) found" in result.stdout
+
+
+def test_every_reply_has_a_parser() -> None:
+    assert len(REPLIES) >= 15
+    assert {p.name.split(".")[0] for p in REPLIES} == set(PARSERS)
+
+
+@pytest.mark.parametrize("case", REPLIES, ids=lambda p: p.name)
+def test_fuzz_found_reply(case: Path) -> None:
+    """Each ended in an internal error before the fix; now in its documented outcome."""
+    parser, _, expected, _ = case.name.split(".")
+    call, code = PARSERS[parser]
+    assert outcome(parser, partial(call, case.read_bytes()), code=code) == expected
