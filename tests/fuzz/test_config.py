@@ -43,7 +43,7 @@ def test_example_config(data: bytes) -> None:
     outcome("leptonci.yaml", lambda: _load(as_text(data)), file="leptonci.yaml", line=True)
 
 
-@fuzz_settings(600)
+@fuzz_settings(400)
 @given(documents(REFERENCE))
 def test_reference_config(data: bytes) -> None:
     outcome("leptonci.yaml", lambda: _load(as_text(data)), file="leptonci.yaml", line=True)

@@ -63,7 +63,7 @@ def test_the_seed_is_valid() -> None:
     assert outcome("ledger.yaml", lambda: _load(SEED)) == "ok"
 
 
-@fuzz_settings(500)
+@fuzz_settings(300)
 @given(documents(SEED))
 def test_ledger(data: bytes) -> None:
     outcome("ledger.yaml", lambda: _load(as_text(data)), file=FILE, line=True)
