@@ -23,13 +23,23 @@ from pathlib import Path
 import pytest
 
 from leptonci.adapters.images.candidates import check_metrics
+from leptonci.adapters.images.registry import _error_codes
+from leptonci.adapters.images.registry_http import error_text
 from leptonci.adapters.images.transfer import load_registry_base
 from leptonci.core.errors import ExitCode
 from leptonci.core.images import BaseRef
 from leptonci.core.trailers import CommitTrailers, history_from_commits, parse_trailers
 from tests.fuzz.outcome import outcome
 from tests.fuzz.test_github import PULL, _event, _github
-from tests.fuzz.test_registry import CONFIG_BLOB, IMAGE, FakeClient, _candidate, _referrers, _token
+from tests.fuzz.test_registry import (
+    CONFIG_BLOB,
+    IMAGE,
+    FakeClient,
+    _candidate,
+    _referrers,
+    _response,
+    _token,
+)
 from tests.fuzz.test_trailers import _history
 
 CORPUS = Path(__file__).parent / "bad_input"
@@ -54,6 +64,12 @@ def _metrics(data: bytes) -> None:
     check_metrics(data, model="digits", content_hash="ff" * 32, where="cache")
 
 
+def _error_body(data: bytes) -> None:
+    response = _response(404, data)
+    error_text(response)
+    _error_codes(response)
+
+
 def _auto_merge(data: bytes) -> None:
     _github([data]).enable_auto_merge(pull=PULL, method="merge", headline="h", body="b")
 
@@ -65,6 +81,7 @@ PARSERS: dict[str, tuple[Callable[[bytes], object], ExitCode]] = {
     "registry-metrics": (_metrics, OUTSIDE),
     "registry-referrers": (_referrers, OUTSIDE),
     "registry-token": (_token, OUTSIDE),
+    "registry-error": (_error_body, OUTSIDE),
     "github-event": (_event, OUTSIDE),
     "github-automerge": (_auto_merge, OUTSIDE),
 }

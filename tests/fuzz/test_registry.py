@@ -30,6 +30,7 @@ from leptonci.adapters.images.referrers import (
     list_referrers,
     read_artifact,
 )
+from leptonci.adapters.images.registry import _error_codes
 from leptonci.adapters.images.registry_auth import Challenge, RegistryAuth
 from leptonci.adapters.images.registry_http import error_text
 from leptonci.adapters.images.transfer import load_registry_base
@@ -238,4 +239,7 @@ def test_token_reply(body: bytes, status: int) -> None:
 @fuzz_settings(200)
 @given(documents(ERRORS, "json"), st.integers(400, 599))
 def test_error_body(body: bytes, status: int) -> None:
-    outcome("registry error body", lambda: error_text(_response(status, body)), code=OUTSIDE)
+    response = _response(status, body)
+    outcome(
+        "registry error body", lambda: (error_text(response), _error_codes(response)), code=OUTSIDE
+    )
