@@ -7,10 +7,12 @@ problem, or None; the caller knows the file and line and words the error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 KUBERNETES_VERSION = "1.32"
+_API_VERSION = re.compile(r"([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ def violation(
             return SchemaViolation((), f"required key {key!r} missing")
         if not isinstance(value, str):
             return SchemaViolation((key,), f"{key} must be a string, not {type(value).__name__}")
+    if not _API_VERSION.fullmatch(str(obj["apiVersion"])):  # it names a schema file
+        return SchemaViolation(("apiVersion",), f"{obj['apiVersion']!r} is not an apiVersion")
     try:
         kubernetes_validate.validate(dict(obj), desired_version=version, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
