@@ -1,5 +1,5 @@
 # The two quick-start commands, and the checks CI runs.
-.PHONY: demo test lint bench setup
+.PHONY: demo test lint bench setup fuzz
 
 setup:
 	scripts/setup.sh
@@ -19,6 +19,12 @@ lint:
 	.venv/bin/ruff format --check leptonci tests bench
 	.venv/bin/mypy
 	.venv/bin/lint-imports
+
+# The long fuzz run: FUZZ_EXAMPLES random cases per fuzz test (the suite runs a fixed few).
+FUZZ_EXAMPLES ?= 50000
+fuzz:
+	scripts/setup.sh --dev
+	LEPTONCI_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) .venv/bin/python -m pytest -p no:cacheprovider tests/fuzz
 
 bench:
 	scripts/setup.sh --dev

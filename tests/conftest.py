@@ -7,7 +7,6 @@ plugins, so every test module can ask for them by name.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from leptonci.core import redact
+from tests.services import services_required
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,10 +28,6 @@ _PLUGINS = [
     "tests.github_fake",
 ]
 pytest_plugins = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None]
-
-
-def services_required() -> bool:
-    return os.environ.get("LEPTONCI_REQUIRE_SERVICES") == "1"
 
 
 @pytest.hookimpl(hookwrapper=True)

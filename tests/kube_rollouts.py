@@ -618,12 +618,6 @@ class FakeDeploymentController(threading.Thread):
         self.join(10)
 
 
-def _services_required() -> bool:
-    import os
-
-    return os.environ.get("LEPTONCI_REQUIRE_SERVICES") == "1"
-
-
 @pytest.fixture()
 def kube_emulator() -> Iterator[EmulatorThread]:
     server = EmulatorThread().start()

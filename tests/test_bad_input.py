@@ -5,6 +5,10 @@ its error comes first (a typo may add the "required key missing" it causes).
 
 Each file in tests/bad_input/ starts with comments saying what it expects:
 ``# expect: line=N key=PATH`` (and, for manifests, ``# target: FILE`` to replace).
+
+``replies/`` holds what the fuzz tests (tests/fuzz/) found crashing a parser that is not
+`validate`'s: ``PARSER.CASE.OUTCOME.EXT``, read by the fuzz test's own parser call, must
+end in OUTCOME ("ok" or the LeptonError class it raises).
 """
 
 from __future__ import annotations
@@ -13,17 +17,78 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from leptonci.adapters.images.candidates import check_metrics
+from leptonci.adapters.images.registry import _error_codes
+from leptonci.adapters.images.registry_http import error_text
+from leptonci.adapters.images.transfer import load_registry_base
 from leptonci.cli import main
+from leptonci.core.errors import ExitCode
+from leptonci.core.images import BaseRef
 from leptonci.core.ledger import ReleaseRecord
+from leptonci.core.trailers import CommitTrailers, history_from_commits, parse_trailers
 from tests.fixtures.git_repo import Clone
+from tests.fuzz.outcome import outcome
+from tests.fuzz.test_github import PULL, _event, _github
+from tests.fuzz.test_registry import (
+    CONFIG_BLOB,
+    IMAGE,
+    FakeClient,
+    _candidate,
+    _referrers,
+    _response,
+    _token,
+)
+from tests.fuzz.test_trailers import _history
 
 CORPUS = Path(__file__).parent / "bad_input"
 CONFIGS = sorted((CORPUS / "configs").glob("*.yaml"))
 MANIFESTS = sorted((CORPUS / "manifests").glob("*.yaml"))
+REPLIES = sorted((CORPUS / "replies").iterdir())
+OUTSIDE = ExitCode.OUTSIDE
+
+
+def _trailers(data: bytes) -> None:
+    _history([data.decode()])
+    commits = [CommitTrailers("a" * 40, parse_trailers(data.decode().splitlines()))]
+    assert history_from_commits("dev", commits) == [], "a malformed block is not a record"
+
+
+def _base(data: bytes) -> None:
+    base = BaseRef("registry", "registry.test", "library/python", "3.11")
+    load_registry_base(base, FakeClient([data, IMAGE.encode()], CONFIG_BLOB.encode()))
+
+
+def _metrics(data: bytes) -> None:
+    check_metrics(data, model="digits", content_hash="ff" * 32, where="cache")
+
+
+def _error_body(data: bytes) -> None:
+    response = _response(404, data)
+    error_text(response)
+    _error_codes(response)
+
+
+def _auto_merge(data: bytes) -> None:
+    _github([data]).enable_auto_merge(pull=PULL, method="merge", headline="h", body="b")
+
+
+PARSERS: dict[str, tuple[Callable[[bytes], object], ExitCode]] = {
+    "trailers": (_trailers, ExitCode.BAD_INPUT),
+    "registry-base": (_base, OUTSIDE),
+    "registry-candidate": (_candidate, OUTSIDE),
+    "registry-metrics": (_metrics, OUTSIDE),
+    "registry-referrers": (_referrers, OUTSIDE),
+    "registry-token": (_token, OUTSIDE),
+    "registry-error": (_error_body, OUTSIDE),
+    "github-event": (_event, OUTSIDE),
+    "github-automerge": (_auto_merge, OUTSIDE),
+}
 
 
 def _expect(text: str) -> tuple[int, str | None]:
@@ -266,3 +331,16 @@ def test_a_planner_refuses_a_committed_alias_bomb_naming_file_and_line(
     assert main(["-C", str(example_clone.root), "promote", "--to", "staging", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert f"{target}:{line}: " in err and "aliases expand past 10,000 nodes" in err, err
+
+
+def test_every_reply_has_a_parser() -> None:
+    assert len(REPLIES) >= 15
+    assert {p.name.split(".")[0] for p in REPLIES} == set(PARSERS)
+
+
+@pytest.mark.parametrize("case", REPLIES, ids=lambda p: p.name)
+def test_fuzz_found_reply(case: Path) -> None:
+    """Each ended in an internal error before the fix; now in its documented outcome."""
+    parser, _, expected, _ = case.name.split(".")
+    call, code = PARSERS[parser]
+    assert outcome(parser, partial(call, case.read_bytes()), code=code) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from leptonci.cli import build_parser, main
+from leptonci.core.errors import ConfigError, ExitCode
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -22,23 +24,32 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     )
 
 
+COMMANDS = [
+    "validate",
+    "status",
+    "history",
+    "train",
+    "gate",
+    "build",
+    "promote",
+    "rollback",
+    "unblock",
+    "resume",
+    "verify",
+    "verify-image",
+    "workflows",
+    "run",
+    "completion",
+]
+
+
 def test_help_lists_every_command_and_the_exit_codes() -> None:
     text = build_parser().format_help()
-    for command in (
-        "validate",
-        "status",
-        "history",
-        "train",
-        "gate",
-        "build",
-        "promote",
-        "rollback",
-        "unblock",
-        "resume",
-        "verify",
-        "run",
-    ):
-        assert command in text
+    # each command on a line of its own in the COMMAND list, in this order, and no other
+    shown = re.findall(r"^    ([a-z][a-z-]*)(?:  |\n)", text, re.M)
+    assert shown == COMMANDS
+    codes = re.findall(r"^  (\d+) +\S", text.split("exit codes:", 1)[1], re.M)
+    assert codes == [str(int(code)) for code in ExitCode]
     assert "130  interrupted" in text
 
 
@@ -85,7 +96,6 @@ def test_a_bug_exits_70_never_1_with_one_redacted_line(
     example_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import leptonci.core.config
-    from leptonci.core.errors import ExitCode
     from leptonci.core.redact import register_secret
 
     secret = "bug-secret-0123456789"
@@ -115,10 +125,10 @@ def test_unknown_environment_is_bad_input(example_repo: Path, capsys) -> None:  
     from leptonci.runtime.context import Context
 
     ctx = Context(root=example_repo)
-    try:
+    with pytest.raises(ConfigError) as info:
         ctx.config.env("qa")
-    except Exception as exc:
-        assert "unknown environment 'qa'; have: dev, staging, prod" in str(exc)
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    assert "unknown environment 'qa'; have: dev, staging, prod" in str(info.value)
     assert main(["-C", str(example_repo), "status"]) == 0
     assert "dev" in capsys.readouterr().out
 

@@ -11,7 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.services import require
 
 REPO = Path(__file__).resolve().parent.parent
 LEPTONCI = REPO / ".venv" / "bin" / "leptonci"
@@ -23,8 +23,9 @@ def git(*args: str) -> str:
     ).stdout
 
 
-@pytest.mark.skipif(not LEPTONCI.exists(), reason="needs the venv scripts/setup.sh makes")
 def test_demo_trains_releases_into_dev_and_shows_the_next_step(tmp_path: Path) -> None:
+    if not LEPTONCI.exists():
+        require("the venv", f"{LEPTONCI} is missing: run scripts/setup.sh")
     # what the demo would touch if it wrote to the checkout instead of its clone
     before = git("status", "--porcelain", "--", "environments")
     env = {

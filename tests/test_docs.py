@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 DOCS = [README, *sorted((REPO / "docs").glob("*.md"))]
 # Variables a doc names that the package does not read: the test suite's own.
-READ_BY_TESTS = {"LEPTONCI_REQUIRE_SERVICES"}
+READ_BY_TESTS = {"LEPTONCI_REQUIRE_SERVICES", "LEPTONCI_FUZZ_SECONDS"}
 SAMPLES = {"SECONDS": "30", "N": "3"}
 GLOBAL = {"-h", "--help", "-C", "-o", "--output", "--json", "--debug"}
 
@@ -231,10 +231,14 @@ def test_every_variable_the_docs_name_is_read() -> None:
             re.findall(r"\b(LEPTONCI_[A-Z_]*[A-Z]|GITHUB_[A-Z_]*[A-Z])\b", path.read_text())
         )
     named -= READ_BY_TESTS
-    # GitHub variables the docs mention for workflows rather than for leptonci itself.
-    named -= {"GITHUB_TOKEN"} if '"GITHUB_TOKEN"' in source else set()
     unread = sorted(v for v in named if f'"{v}"' not in source and f"'{v}'" not in source)
     assert not unread, "named in the docs but read nowhere in leptonci/: " + ", ".join(unread)
+
+
+def test_the_variables_only_the_tests_read_are_read_by_the_tests() -> None:
+    source = "\n".join(p.read_text() for p in (REPO / "tests").rglob("*.py"))
+    unread = sorted(v for v in READ_BY_TESTS if f'"{v}"' not in source)
+    assert not unread, "READ_BY_TESTS names variables no test reads: " + ", ".join(unread)
 
 
 def test_every_leptonci_variable_the_package_reads_is_documented() -> None:

@@ -305,7 +305,13 @@ class GitHub:
         def op() -> str:
             answer = self._send("POST", self._graphql_url, {"query": query, "variables": variables})
             errors = answer.get("errors") if isinstance(answer, dict) else None
-            return "; ".join(str(e.get("message", e)) for e in errors or []) if errors else ""
+            if not errors:
+                return ""
+            if not isinstance(errors, list):  # not GraphQL's shape: say what came
+                return excerpt(str(errors))
+            return "; ".join(
+                str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+            )
 
         problem = self._call(what, NEEDS_MERGE, op)
         if not problem:

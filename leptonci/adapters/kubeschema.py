@@ -12,6 +12,7 @@ against a local structural schema instead (``templates/inferenceservice-v1beta1.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +24,7 @@ _LOCAL_SCHEMAS = {
     ("serving.kserve.io/v1beta1", "InferenceService"): "inferenceservice-v1beta1.schema.json"
 }
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+_API_VERSION = re.compile(r"([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ def violation(
     a custom resource, has no schema to check against)."""
     import kubernetes_validate
 
+    for key in ("apiVersion", "kind"):  # the schema is found by these: a KeyError without
+        value = obj.get(key)
+        if value is None:
+            return SchemaViolation((), f"required key {key!r} missing")
+        if not isinstance(value, str):
+            return SchemaViolation((key,), f"{key} must be a string, not {type(value).__name__}")
+    if not _API_VERSION.fullmatch(str(obj["apiVersion"])):  # it names a schema file
+        return SchemaViolation(("apiVersion",), f"{obj['apiVersion']!r} is not an apiVersion")
     local = _LOCAL_SCHEMAS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
     if local is not None:
         return _local_violation(obj, local)

@@ -59,32 +59,44 @@ class PullRequestEvent:
 
 
 def pull_request_event(env: Mapping[str, str]) -> PullRequestEvent:
-    """The PR from GITHUB_EVENT_PATH's payload, GITHUB_REF and friends (all optional)."""
+    """The PR from GITHUB_EVENT_PATH's payload, GITHUB_REF and friends (all optional).
+
+    A payload that cannot be read, or a field of the wrong shape in it, counts as absent:
+    the environment's variables say the rest."""
     pull: Mapping[str, Any] = {}
     path = env.get("GITHUB_EVENT_PATH")
     if path:
         try:
-            payload = json.loads(read_text(Path(path)))
-            pull = payload.get("pull_request") or {}
-        except (OSError, ValueError, AttributeError, ConfigError):
+            pull = _field(json.loads(read_text(Path(path))), "pull_request")
+        except (OSError, ValueError, ConfigError):
             pull = {}
     number = pull.get("number")
-    if number is None:
+    if isinstance(number, bool) or not isinstance(number, int):
         found = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", env.get("GITHUB_REF", ""))
         number = int(found.group(1)) if found else None
-    head = pull.get("head") or {}
-    base = pull.get("base") or {}
-    head_repo = (head.get("repo") or {}).get("full_name")
+    head, base = _field(pull, "head"), _field(pull, "base")
+    head_repo = _text(_field(head, "repo"), "full_name")
     repository = env.get("GITHUB_REPOSITORY", "")
     return PullRequestEvent(
-        number=int(number) if number is not None else None,
-        head_sha=str(head.get("sha") or env.get("GITHUB_SHA", "")),
-        base_ref=str(
-            base.get("ref") or env.get("GITHUB_BASE_REF") or env.get("LEPTONCI_BASE_REF", "")
+        number=number,
+        head_sha=_text(head, "sha") or env.get("GITHUB_SHA", ""),
+        base_ref=(
+            _text(base, "ref") or env.get("GITHUB_BASE_REF") or env.get("LEPTONCI_BASE_REF", "")
         ),
-        base_sha=str(base.get("sha") or ""),
+        base_sha=_text(base, "sha"),
         from_fork=bool(head_repo and repository and head_repo != repository),
     )
+
+
+def _field(data: object, key: str) -> Mapping[str, Any]:
+    """data[key] when data is a mapping and that is one too, else {}."""
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def changed_files(ctx: Context, event: PullRequestEvent) -> list[str] | None:

@@ -17,6 +17,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
 from leptonci.adapters import kubeschema, kustomize
 from leptonci.adapters.git import Git
 from leptonci.core.config import CONFIG_FILE, Config, EnvironmentConfig, check_config
@@ -203,9 +205,23 @@ def _stale_merges(
 
 def _bases(path: Path, *, root: Path) -> set[Path]:
     folder = path.parent
-    data = load_yaml_with_lines(read_text(path, root=root), file=shown(path, root))
+    rel = shown(path, root)
+    data = load_yaml_with_lines(read_text(path, root=root), file=rel)
+    if not isinstance(data, CommentedMap):
+        line = data.lc.line + 1 if hasattr(data, "lc") else 1
+        raise ConfigError(
+            "a kustomization must be a mapping (kind: Kustomization)", file=rel, line=line
+        )
+    resources = data.get("resources") or []
+    if not isinstance(resources, CommentedSeq):
+        raise ConfigError(
+            "must be a list of files and folders",
+            file=rel,
+            line=line_of(data, ("resources",)),
+            key="resources",
+        )
     out = set()
-    for res in (data or {}).get("resources") or []:
+    for res in resources:
         base = (folder / str(res)).resolve()
         if base.is_dir():
             out.add(base)
@@ -243,16 +259,23 @@ def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
             continue  # the broken kustomization is the error to fix first
         if patches is not None and path.resolve() in patches:
             continue
-        docs = _attempt(errors, partial(_read_documents, root, path, rel))
-        for offset, doc in docs or ():
-            if isinstance(doc, dict) and doc.get("kind") and doc.get("kind") not in _NOT_K8S:
-                _attempt(errors, partial(_schema_check, doc, file=rel, line_offset=offset))
-                count += 1
+        text = _attempt(errors, partial(read_text, path, root=root))
+        if text is not None:
+            count += check_manifest(text, file=rel, errors=errors)
     return count
 
 
-def _read_documents(root: Path, path: Path, rel: str) -> list[tuple[int, Any]]:
-    return _documents(read_text(path, root=root), file=rel)
+def check_manifest(text: str, *, file: str, errors: list[LeptonError]) -> int:
+    """Parse one source manifest and check its Kubernetes objects against their schemas:
+    how many it holds (each error found is appended to errors)."""
+    count = 0
+    docs = _attempt(errors, partial(_documents, text, file=file))
+    for offset, doc in docs or ():
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if kind and not (isinstance(kind, str) and kind in _NOT_K8S):
+            _attempt(errors, partial(_schema_check, doc, file=file, line_offset=offset))
+            count += 1
+    return count
 
 
 def _documents(text: str, *, file: str) -> list[tuple[int, Any]]:
@@ -291,7 +314,8 @@ def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> None:
     if found is None:
         return
     kind = doc.get("kind")
-    name = (doc.get("metadata") or {}).get("name", "?")
+    metadata = doc.get("metadata")
+    name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
     line = line_of(doc, list(found.path))
     raise ConfigError(
         f"{kind}/{name}: {found.message}",

@@ -17,7 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from leptonci.core.errors import ConfigError
 from leptonci.core.parity import Sample, sample_from_dict
-from leptonci.core.yamldoc import load_yaml
+from leptonci.core.yamldoc import key_path, line_of, load_yaml, load_yaml_with_lines
 
 LEDGER_FILE = "ledger.yaml"
 HEADER = (
@@ -253,34 +253,61 @@ def _flow_rows(rows: list[Any]) -> CommentedSeq:
 def parse_ledger(text: str, *, file: str, history_limit: int = 50) -> Ledger:
     data = load_yaml(text, file=file, typ="safe") or {}
     if not isinstance(data, dict) or "environment" not in data:
-        raise ConfigError("not a leptonci ledger (no 'environment' key)", file=file)
+        raise ConfigError("not a leptonci ledger (no 'environment' key)", file=file, line=1)
+    where: tuple[Any, ...] = ()  # the entry being read, for the error's line
     try:
-        current = {str(m): _record(r) for m, r in (data.get("current") or {}).items()}
-        history = tuple(_record(r) for r in (data.get("history") or []))
-        holds = tuple(
-            Hold(str(h.get("reason", "")), str(h.get("at") or ""), str(h.get("by") or ""))
-            for h in data.get("holds") or []
-        )
-        quarantine = tuple(
-            Quarantine(
-                digest=str(q["digest"]),
-                release=str(q.get("release") or ""),
-                reason=str(q.get("reason") or ""),
-                at=str(q.get("at") or ""),
-                by=str(q.get("by") or ""),
+        current = {}
+        where = ("current",)
+        for m, r in (data.get("current") or {}).items():
+            where = ("current", m)
+            current[str(m)] = _record(r)
+        history = []
+        for i, r in enumerate(data.get("history") or []):
+            where = ("history", i)
+            history.append(_record(r))
+        holds = []
+        for i, h in enumerate(data.get("holds") or []):
+            where = ("holds", i)
+            holds.append(
+                Hold(str(h.get("reason", "")), str(h.get("at") or ""), str(h.get("by") or ""))
             )
-            for q in data.get("quarantine") or []
-        )
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"malformed ledger entry: {exc}", file=file) from None
+        quarantine = []
+        for i, q in enumerate(data.get("quarantine") or []):
+            where = ("quarantine", i)
+            quarantine.append(
+                Quarantine(
+                    digest=str(q["digest"]),
+                    release=str(q.get("release") or ""),
+                    reason=str(q.get("reason") or ""),
+                    at=str(q.get("at") or ""),
+                    by=str(q.get("by") or ""),
+                )
+            )
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
+        problem = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ConfigError(
+            f"malformed ledger entry: {problem}",
+            file=file,
+            line=_line(text, where),
+            key=key_path(where) or None,
+        ) from None
     return Ledger(
         environment=str(data["environment"]),
         current=current,
-        history=history,
-        holds=holds,
-        quarantine=quarantine,
+        history=tuple(history),
+        holds=tuple(holds),
+        quarantine=tuple(quarantine),
         history_limit=history_limit,
     )
+
+
+def _line(text: str, loc: tuple[Any, ...]) -> int:
+    """The line of the entry at loc: only an error needs it, so only an error reads the
+    text again with line numbers."""
+    try:
+        return line_of(load_yaml_with_lines(text, file=""), loc) or 1
+    except ConfigError:
+        return 1
 
 
 def _record(data: Mapping[str, Any]) -> ReleaseRecord:

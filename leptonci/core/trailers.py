@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from leptonci.core.ledger import ReleaseRecord, Verification
 
@@ -109,7 +110,8 @@ def _canonical(key: str) -> str:
 
 
 def record_from_trailers(trailers: Mapping[str, str]) -> ReleaseRecord:
-    """The record a promote/force/rollback commit made current (KeyError when incomplete)."""
+    """The record a promote/force/rollback commit made current (KeyError when incomplete,
+    ValueError when a value is malformed)."""
     verdict: dict[str, object] = {}
     if "Verdict" in trailers:
         verdict["passed"] = trailers["Verdict"] == "pass"
@@ -117,8 +119,8 @@ def record_from_trailers(trailers: Mapping[str, str]) -> ReleaseRecord:
             verdict["against"] = trailers["Gated-Against"]
         if "Checks" in trailers:
             verdict["baseline"] = trailers.get("Baseline") or None
-            verdict["checks"] = json.loads(trailers["Checks"])
-    metrics = json.loads(trailers["Metrics"]) if trailers.get("Metrics") else {}
+            verdict["checks"] = _json(trailers, "Checks", list)
+    metrics = _json(trailers, "Metrics", dict) if trailers.get("Metrics") else {}
     return ReleaseRecord(
         release=trailers["Release"],
         model=trailers["Model"],
@@ -126,7 +128,7 @@ def record_from_trailers(trailers: Mapping[str, str]) -> ReleaseRecord:
         image=trailers["Image"],
         digest=trailers["Digest"],
         source_commit=trailers.get("Source", ""),
-        metrics={str(k): float(v) for k, v in metrics.items()},
+        metrics={str(k): _metric(k, v) for k, v in metrics.items()},
         eval_fingerprint=trailers.get("Eval", ""),
         verdict=verdict,
         from_env=trailers.get("From") or None,
@@ -136,6 +138,23 @@ def record_from_trailers(trailers: Mapping[str, str]) -> ReleaseRecord:
         reason=trailers.get("Reason", ""),
         verification=verification_from_trailers(trailers),
     )
+
+
+def _json(trailers: Mapping[str, str], key: str, kind: type) -> Any:
+    """A JSON trailer's value; ValueError when it is not JSON of that kind (hand-written)."""
+    value = json.loads(trailers[key])
+    if not isinstance(value, kind):
+        raise ValueError(f"{PREFIX}{key} is not a JSON {kind.__name__}")
+    return value
+
+
+def _metric(name: object, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{PREFIX}Metrics: {name} is not a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{PREFIX}Metrics: {name} is too large") from None
 
 
 def verification_from_trailers(trailers: Mapping[str, str]) -> Verification:

@@ -107,7 +107,19 @@ def load_yaml(text: str, *, file: str, typ: str = "rt") -> Any:
         problem = (exc.problem or exc.context or "").split("\n")[0]
         raise ConfigError(f"invalid YAML: {problem}", file=file, line=line) from None
     except YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {str(exc).splitlines()[0]}", file=file) from None
+        raise ConfigError(
+            f"invalid YAML: {str(exc).splitlines()[0]}", file=file, line=error_line(exc, text)
+        ) from None
+
+
+def error_line(exc: BaseException, text: str) -> int | None:
+    """The 1-based line a YAML error is at; a ReaderError (a character YAML forbids)
+    has no mark, only the character's position in text."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return int(mark.line) + 1
+    position = getattr(exc, "position", None)
+    return text.count("\n", 0, position) + 1 if isinstance(position, int) else None
 
 
 def load_yaml_with_lines(text: str, *, file: str) -> Any:

@@ -19,7 +19,7 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.nodes import Node as YamlNode
 
 from leptonci.core.errors import ConfigError
-from leptonci.core.yamldoc import yaml_parser
+from leptonci.core.yamldoc import error_line, yaml_parser
 from leptonci.manifests.nodes import Mapping, Node, Scalar, Sequence, content_end
 
 
@@ -38,9 +38,8 @@ def _ruamel_locate(text: str, *, path: str) -> list[Node | None]:
     try:
         roots = list(yaml_parser().compose_all(text))
     except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        line = mark.line + 1 if mark is not None else None
+        line = error_line(exc, text)
         raise ConfigError(
             f"not valid YAML ({problem})", file=path, line=line, hint="fix the file and retry"
         ) from None

@@ -150,6 +150,7 @@ class Splicer:
                 raise ConfigError(
                     "overlapping edits; the file layout is too unusual to edit",
                     file=self.path,
+                    line=self.text.count("\n", 0, start) + 1,
                     hint="edit this image by hand once",
                 )
             parts.append(self.text[pos:start])

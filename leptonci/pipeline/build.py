@@ -11,7 +11,6 @@ environment: ``LEPTONCI_REGISTRY`` (destination override, in ``Context``),
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ from leptonci.adapters.images.daemonless import (
 )
 from leptonci.adapters.images.dockerbuild import default_dockerfile, docker_build, docker_push
 from leptonci.adapters.images.layercache import RECORD_FILE, LayerRecord
-from leptonci.adapters.images.layout import OciLayout
+from leptonci.adapters.images.layout import OciLayout, json_object, reading
 from leptonci.adapters.images.registry import RegistryClient
 from leptonci.adapters.images.transfer import (
     ProgressFactory,
@@ -281,9 +280,11 @@ def _push_with_docker(ctx: Context, build: BuildPlan) -> BuiltImage:
 def _registry_image_size(client: RegistryClient, repo: str, digest: str) -> int:
 
     data, _ = client.get_manifest(repo, digest)
-    manifest = json.loads(data)
-    blobs = [manifest.get("config") or {}, *(manifest.get("layers") or [])]
-    return len(data) + sum(int(b.get("size", 0)) for b in blobs)
+    what = f"registry {client.host}: {repo}@{digest[:19]}"
+    manifest = json_object(data, what)
+    with reading(what):
+        blobs = [manifest.get("config") or {}, *(manifest.get("layers") or [])]
+        return len(data) + sum(int(b.get("size", 0)) for b in blobs)
 
 
 def model_source(ctx: Context, model: str) -> SourceInfo:

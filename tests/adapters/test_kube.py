@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from tests.kube_rollouts import (
     EmulatorThread,
     RolloutActor,
 )
+from tests.services import require
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = ClusterConfig(namespace=NAMESPACE, workload=f"deployment/{NAME}")
@@ -84,10 +84,7 @@ current-context: other
 
 def require_kubectl() -> None:
     if shutil.which("kubectl") is None:
-        reason = "kubectl is not installed"
-        if os.environ.get("LEPTONCI_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        require("kubectl", "kubectl is not installed")
 
 
 # -- kubeconfig ----------------------------------------------------------------------

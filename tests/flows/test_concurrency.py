@@ -182,11 +182,18 @@ def test_two_releases_into_one_environment_conflict_cleanly(
 
 
 def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float) -> None:
+    """SIGKILL proc the moment ready() holds; fails unless the kill landed mid-run."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end and proc.poll() is None and not ready():
+    reached = False
+    while time.monotonic() < end and proc.poll() is None:
+        if ready():
+            reached = True
+            break
         time.sleep(0.0005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert reached, f"the kill point never came within {timeout}s"
+    assert proc.returncode == -signal.SIGKILL, f"the run ended (exit {proc.returncode}) unkilled"
 
 
 # Kill points: fractions of a full run's time, and moments seen in the clone's .git:
@@ -207,17 +214,21 @@ def test_sigkill_at_any_point_leaves_the_remote_consistent_and_a_rerun_converges
     git_dir = root / ".git"
     if kill_at.startswith("t"):
         # measure a full run in a throwaway clone, then kill a fresh one part way through
-        probe = make_clone(example_clone.remote, tmp_path / "probe")
-        start = time.monotonic()
-        subprocess.run(
-            [*args[:4], str(probe.root), *args[5:]],
-            cwd=REPO,
-            env=_env(),
-            check=True,
-            capture_output=True,
-        )
-        duration = time.monotonic() - start
-        probe.git("push", "--quiet", "--force", "origin", f"{head}:main")
+        # (the shortest of three runs: a kill point past the end of a faster run is no kill)
+        durations = []
+        for i in range(3):
+            probe = make_clone(example_clone.remote, tmp_path / f"probe{i}")
+            start = time.monotonic()
+            subprocess.run(
+                [*args[:4], str(probe.root), *args[5:]],
+                cwd=REPO,
+                env=_env(),
+                check=True,
+                capture_output=True,
+            )
+            durations.append(time.monotonic() - start)
+            probe.git("push", "--quiet", "--force", "origin", f"{head}:main")
+        duration = min(durations)
         deadline = time.monotonic() + duration * float(kill_at[1:])
         ready: Callable[[], bool] = lambda: time.monotonic() >= deadline  # noqa: E731
     elif kill_at == "journal":

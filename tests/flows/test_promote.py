@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -122,15 +123,25 @@ def test_dry_run_writes_nothing_and_prints_the_plan_the_real_run_applies(
     }
     assert files_after == files_before
 
-    real = clone.ctx(json=True)
+    dry_text = clone.ctx(dry_run=True)
+    assert promote_command(dry_text, to="staging", release=None, force=False, reason=None) == 0
+    dry_lines = dry_text.out.stdout.getvalue().splitlines()  # type: ignore[attr-defined]
+
+    real = clone.ctx()
     assert promote_command(real, to="staging", release=None, force=False, reason=None) == 0
-    real_doc = json.loads(real.out.stdout.getvalue())  # type: ignore[attr-defined]
-    assert real_doc["applied"] is True
-    assert real_doc["plan"] == dry_doc["plan"]
+    real_lines = real.out.stdout.getvalue().splitlines()  # type: ignore[attr-defined]
+    # the text of the dry run is the plan the real run printed and applied, line by line;
+    # only the last line differs (what was done)
+    assert dry_lines[:-1] == real_lines[:-1]
+    assert dry_lines[0] == f"Plan: {dry_doc['plan']['title']}"
+    kinds = [a["kind"] for a in dry_doc["plan"]["actions"]]
+    numbered = [line for line in dry_lines if re.match(r"  \d+\. \[", line)]
+    assert [re.sub(r"  \d+\. \[([^]]+)\].*", r"\1", line) for line in numbered] == kinds
+    assert "write-file" in kinds
+    assert dry_lines[-1] == "dry run: nothing was written"
+    assert real_lines[-1].startswith("promoted ")
+    head = clone.git("rev-parse", "HEAD")
+    assert real_lines[-1].endswith(f"({head[:12]})")
     for action in dry_doc["plan"]["actions"]:
         if action["kind"] == "write-file":
             assert (clone.root / action["path"]).read_text() == clone.remote_file(action["path"])
-    dry_text = clone.ctx(dry_run=True)
-    # and the text rendering of a dry run is the plan, line by line
-    promote_command(dry_text, to="staging", release=None, force=False, reason=None)
-    assert "nothing to do" in dry_text.out.stdout.getvalue()  # type: ignore[attr-defined]

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from leptonci.adapters.images.layout import Descriptor, HashingWriter, OciLayout, canonical_json
+from leptonci.adapters.images.layout import (
+    Descriptor,
+    HashingWriter,
+    OciLayout,
+    canonical_json,
+    json_object,
+    reading,
+)
 from leptonci.adapters.images.registry import RegistryClient
 from leptonci.adapters.images.upload import FileSource, upload_blob
 from leptonci.core.candidate import METRICS_FILE
@@ -173,15 +180,12 @@ def pack(root: Path, work: Path, annotations: Mapping[str, str]) -> _Packed:
 
 def parse_manifest(data: bytes, *, tag: str, digest: str, where: str) -> StoredCandidate:
     """A stored candidate from manifest bytes already checked against digest."""
-    try:
-        manifest = json.loads(data)
+    what = f"candidate {where} {short_tag(tag)}'s manifest"
+    manifest = json_object(data, what)
+    with reading(what):
         config = Descriptor.from_json(manifest["config"])
         layers = [Descriptor.from_json(layer) for layer in manifest["layers"]]
         annotations = {str(k): str(v) for k, v in (manifest.get("annotations") or {}).items()}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RegistryError(
-            f"candidate {where} {short_tag(tag)} has a malformed manifest ({exc})"
-        ) from None
     if manifest.get("artifactType") != ARTIFACT_TYPE or config.media_type != METRICS_TYPE:
         raise RegistryError(
             f"{where} {short_tag(tag)} is not a leptonci candidate (artifact type "
@@ -198,12 +202,7 @@ def parse_manifest(data: bytes, *, tag: str, digest: str, where: str) -> StoredC
 
 def check_metrics(data: bytes, *, model: str, content_hash: str, where: str) -> None:
     """The metrics blob must be the candidate that was asked for."""
-    try:
-        metrics = json.loads(data)
-    except ValueError:
-        raise RegistryError(f"candidate {where}: metrics.json is not JSON") from None
-    if not isinstance(metrics, dict):
-        raise RegistryError(f"candidate {where}: metrics.json is not a JSON object")
+    metrics = json_object(data, f"candidate {where}'s metrics.json")
     if metrics.get("model") != model or metrics.get("content_hash") != content_hash:
         raise RegistryError(
             f"candidate {where} is {metrics.get('model')} {metrics.get('content_hash')}, "

@@ -17,7 +17,6 @@ from a registry or an OCI layout; its layers are reused untouched.
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from leptonci.adapters.images.layout import (
     HashingWriter,
     OciLayout,
     canonical_json,
+    json_object,
+    reading,
     sha256_digest,
 )
 from leptonci.adapters.images.tarlayer import Opener, TarLayer, open_raw
@@ -253,20 +254,21 @@ def parse_base_manifest(
     manifest: dict[str, Any], where: str, read_blob: Callable[[str], bytes]
 ) -> tuple[dict[str, Any], tuple[Descriptor, ...]]:
     """(config, layers) of a single-platform manifest, layers renamed to OCI types."""
-    try:
+    what = f"base image {where}'s manifest"
+    with reading(what):
         config_desc = manifest["config"]
-        config = json.loads(read_blob(config_desc["digest"]))
+        digest = str(config_desc["digest"])
+        media_type = config_desc.get("mediaType")
         layers = tuple(
             Descriptor(
-                LAYER_TYPE_TO_OCI.get(layer["mediaType"], layer["mediaType"]),
-                layer["digest"],
+                LAYER_TYPE_TO_OCI.get(layer["mediaType"], str(layer["mediaType"])),
+                str(layer["digest"]),
                 int(layer["size"]),
             )
             for layer in manifest.get("layers") or []
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RegistryError(f"base image {where} has a malformed manifest ({exc})") from None
-    if config_desc.get("mediaType") not in (OCI_CONFIG, DOCKER_CONFIG):
+    config = json_object(read_blob(digest), f"base image {where}'s config")
+    if media_type not in (OCI_CONFIG, DOCKER_CONFIG):
         raise RegistryError(f"base image {where} is not a container image (config type)")
     return config, layers
 
@@ -274,10 +276,11 @@ def parse_base_manifest(
 def pick_platform(index: dict[str, Any], where: str, arch: str | None = None) -> str:
     """The manifest digest for linux/ARCH in a multi-platform index."""
     arch = arch or default_arch()
-    for entry in index.get("manifests") or []:
-        plat = entry.get("platform") or {}
-        if plat.get("os") == PLATFORM_OS and plat.get("architecture") == arch:
-            return str(entry["digest"])
+    with reading(f"base image {where}'s index"):
+        for entry in index.get("manifests") or []:
+            plat = entry.get("platform") or {}
+            if plat.get("os") == PLATFORM_OS and plat.get("architecture") == arch:
+                return str(entry["digest"])
     raise RegistryError(f"base image {where} has no {PLATFORM_OS}/{arch} variant")
 
 

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 from leptonci.core.errors import ConfigError, RegistryError
 from leptonci.core.files import NEW_FILE_MODE, read_text, write_atomic
 from leptonci.core.images import OCI_INDEX, REF_NAME
+from leptonci.core.redact import excerpt
 
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
 _CHUNK = 1 << 20
@@ -52,6 +53,31 @@ class Descriptor:
             int(data["size"]),
             tuple(sorted((data.get("annotations") or {}).items())),
         )
+
+
+# What reading a JSON document of the wrong shape raises on the way (data["k"] on a
+# list, int() of a mapping, float() of a huge integer, .get on a string...).
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError)
+
+
+@contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Reading what a registry sent: a reply of the wrong shape becomes a RegistryError
+    (exit 3) naming what was read, never a crash."""
+    try:
+        yield
+    except SHAPE_ERRORS as exc:
+        detail = excerpt(f"{type(exc).__name__}: {exc}", 120)
+        raise RegistryError(f"{what} is malformed ({detail})") from None
+
+
+def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """data as a JSON object; RegistryError when it is not JSON or not an object."""
+    with reading(what):
+        value = json.loads(data)
+    if not isinstance(value, dict):
+        raise RegistryError(f"{what} is not a JSON object")
+    return value
 
 
 def canonical_json(data: Any) -> bytes:

@@ -21,7 +21,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from leptonci.adapters.images.layout import Descriptor, OciLayout, canonical_json, sha256_digest
+from leptonci.adapters.images.layout import (
+    Descriptor,
+    OciLayout,
+    canonical_json,
+    json_object,
+    reading,
+    sha256_digest,
+)
 from leptonci.adapters.images.registry import RegistryClient
 from leptonci.adapters.images.upload import BytesSource, upload_blob
 from leptonci.core.errors import RegistryError
@@ -209,14 +216,12 @@ def _add_to_tag_index(store: Store, subject: str, referrers: list[Referrer]) -> 
     found = store.get_manifest(tag)
     index: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
     if found is not None:
-        try:
-            index = json.loads(found[0])
-        except ValueError:
-            raise RegistryError(f"{store.name}:{tag} is not an image index") from None
+        index = json_object(found[0], f"{store.name}:{tag}, an image index,")
         if not isinstance(index.get("manifests"), list):
             raise RegistryError(f"{store.name}:{tag} is not an image index (no manifests)")
     new = {r.digest for r in referrers}
-    entries = [m for m in index["manifests"] if m.get("digest") not in new]
+    with reading(f"{store.name}:{tag}, an image index,"):
+        entries = [m for m in index["manifests"] if m.get("digest") not in new]
     index["manifests"] = [*entries, *(r.to_json() for r in referrers)]
     store.put_manifest(canonical_json(index), OCI_INDEX, tag)
 
@@ -232,22 +237,19 @@ def list_referrers(
     for data in sources:
         if data is None:
             continue
-        try:
-            manifests = json.loads(data).get("manifests") or []
-        except (ValueError, AttributeError):
-            raise RegistryError(
-                f"{store.name}: the referrers of {digest[:19]} are not an index"
-            ) from None
-        for item in manifests:
-            referrer = Referrer(
-                str(item.get("digest", "")),
-                int(item.get("size", 0)),
-                str(item.get("artifactType", "")),
-                {str(k): str(v) for k, v in (item.get("annotations") or {}).items()},
-            )
-            if referrer.digest and referrer.digest not in seen:
-                if artifact_type is None or referrer.artifact_type == artifact_type:
-                    seen[referrer.digest] = referrer
+        what = f"{store.name}: the referrers index of {digest[:19]}"
+        index = json_object(data, what)
+        with reading(what):
+            for item in index.get("manifests") or []:
+                referrer = Referrer(
+                    str(item.get("digest", "")),
+                    int(item.get("size", 0)),
+                    str(item.get("artifactType", "")),
+                    {str(k): str(v) for k, v in (item.get("annotations") or {}).items()},
+                )
+                if referrer.digest and referrer.digest not in seen:
+                    if artifact_type is None or referrer.artifact_type == artifact_type:
+                        seen[referrer.digest] = referrer
     return list(seen.values())
 
 
@@ -264,17 +266,19 @@ def read_artifact(
         raise RegistryError(
             f"{store.name}: referrer {referrer.digest[:19]} does not match its digest"
         )
-    manifest = json.loads(data)
-    if (manifest.get("subject") or {}).get("digest") != subject:
-        return None
-    layers = manifest.get("layers") or []
-    if not layers:
-        raise RegistryError(f"{store.name}: referrer {referrer.digest[:19]} has no layer")
-    layer = Descriptor.from_json(layers[0])
+    what = f"{store.name}: referrer {referrer.digest[:19]}"
+    manifest = json_object(data, what)
+    with reading(what):
+        if (manifest.get("subject") or {}).get("digest") != subject:
+            return None
+        layers = manifest.get("layers") or []
+        if not layers:
+            raise RegistryError(f"{what} has no layer")
+        layer = Descriptor.from_json(layers[0])
+        annotations = {str(k): str(v) for k, v in (manifest.get("annotations") or {}).items()}
     blob = store.get_blob(layer.digest)
     if sha256_digest(blob) != layer.digest:
         raise RegistryError(f"{store.name}: blob {layer.digest[:19]} does not match its digest")
-    annotations = {str(k): str(v) for k, v in (manifest.get("annotations") or {}).items()}
     return blob, annotations
 
 

@@ -373,5 +373,5 @@ def _with_query(url: str, **params: str) -> str:
 def _error_codes(response: requests.Response) -> set[str]:
     try:
         return {str(e.get("code", "")) for e in response.json().get("errors") or []}
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):  # not the distribution spec's shape
         return set()

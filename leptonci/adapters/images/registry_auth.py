@@ -125,7 +125,7 @@ class RegistryAuth:
             data = reply.json()
             value = str(data.get("token") or data.get("access_token") or "")
             seconds = float(data.get("expires_in") or DEFAULT_TOKEN_SECONDS)
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError, OverflowError):
             raise RegistryAuthError("the token service sent no token") from None
         if not value:
             raise RegistryAuthError("the token service sent no token")

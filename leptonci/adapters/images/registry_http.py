@@ -256,5 +256,5 @@ def error_text(response: requests.Response) -> str:
     try:
         errors = response.json().get("errors") or []
         return excerpt("; ".join(str(e.get("message", e.get("code", ""))) for e in errors))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):  # not the distribution spec's shape
         return excerpt(response.text)

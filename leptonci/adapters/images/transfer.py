@@ -11,7 +11,6 @@ always read back from the destination after the push, never taken from a tag.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +23,7 @@ from leptonci.adapters.images.daemonless import (
     parse_base_manifest,
     pick_platform,
 )
-from leptonci.adapters.images.layout import Descriptor, OciLayout
+from leptonci.adapters.images.layout import Descriptor, OciLayout, json_object
 from leptonci.adapters.images.registry import RegistryClient
 from leptonci.adapters.images.upload import (
     BlobSource,
@@ -51,10 +50,10 @@ class PushResult:
 def load_registry_base(ref: BaseRef, client: RegistryClient) -> BaseImage:
     where = str(ref)
     data, media_type = client.get_manifest(ref.repository, ref.reference)
-    manifest = json.loads(data)
+    manifest = json_object(data, f"base image {where}'s manifest")
     if media_type in INDEX_TYPES or manifest.get("mediaType") in INDEX_TYPES:
         data, _ = client.get_manifest(ref.repository, pick_platform(manifest, where))
-        manifest = json.loads(data)
+        manifest = json_object(data, f"base image {where}'s manifest")
     config, layers = parse_base_manifest(
         manifest, where, lambda digest: client.get_blob_bytes(ref.repository, digest)
     )
