@@ -23,6 +23,7 @@ from leptonci.core.serving_contract import check_serving, image_volume_problem, 
 from leptonci.core.yamldoc import plain
 from leptonci.manifests import ImageTarget, edit_folder
 from tests.kube_rollouts import EmulatorThread
+from tests.services import require
 from tests.test_bad_input import _validate as validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +120,13 @@ def pinned_render(tmp_path: Path, source: Path, env: str) -> list[dict[str, Any]
     return objects
 
 
-needs_kustomize = pytest.mark.skipif(kustomize.renderer() is None, reason="needs kubectl")
+@pytest.fixture
+def needs_kustomize_fixture() -> None:
+    if kustomize.renderer() is None:
+        require("kubectl", "renders the example overlays")
+
+
+needs_kustomize = pytest.mark.usefixtures("needs_kustomize_fixture")
 
 
 @needs_kustomize

@@ -228,7 +228,7 @@ def _bases(path: Path, *, root: Path) -> set[Path]:
     return out
 
 
-def _patch_files(folder: Path) -> set[Path] | None:
+def _patch_files(folder: Path, *, root: Path) -> set[Path] | None:
     """The overlay's patch files: partial objects, checked once rendered, not alone.
     None when the kustomization cannot be read (so which files are patches is unknown)."""
     try:
@@ -238,7 +238,7 @@ def _patch_files(folder: Path) -> set[Path] | None:
     if path is None:
         return set()
     try:
-        data = plain(load_yaml_with_lines(path.read_text(), file=str(path)))
+        data = plain(load_yaml_with_lines(read_text(path, root=root), file=str(path)))
     except (OSError, ConfigError):
         return None
     if not isinstance(data, dict):
@@ -250,7 +250,7 @@ def _patch_files(folder: Path) -> set[Path] | None:
 
 def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
     count = 0
-    patches = _patch_files(folder)
+    patches = _patch_files(folder, root=root)
     for path in sorted(p for p in folder.iterdir() if p.is_file() and is_manifest_file(p.name)):
         rel = shown(path, root)
         if path.name == "ledger.yaml":

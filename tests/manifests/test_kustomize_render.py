@@ -40,5 +40,7 @@ def test_example_overlay_renders_the_pinned_image(
     for path, text in edit_folder(files, target).items():
         (tmp_path / path).write_text(text)
     deployments = [d for d in _render(folder) if d["kind"] == "Deployment"]
-    images = [c["image"] for d in deployments for c in d["spec"]["template"]["spec"]["containers"]]
+    # the example serves with image volumes: the model image is a volume's reference
+    pods = [d["spec"]["template"]["spec"] for d in deployments]
+    images = [v["image"]["reference"] for pod in pods for v in pod["volumes"] if "image" in v]
     assert images == [target.ref]
