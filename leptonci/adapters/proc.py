@@ -4,11 +4,11 @@ On failure the error shows the command, its exit code and the tail of stdout and
 stderr, all redacted, so that a failing ``git push`` or ``kubectl`` is diagnosable
 without ever printing a credential.
 
-Each command runs in a process group of its own, under a deadline (``timeout``). When
-the deadline passes or leptonci is interrupted, the whole group (git and the
-``git-remote-http`` it started) gets SIGTERM, so git removes its lock files as it ends,
-then SIGKILL after ``_GRACE`` seconds: nothing is left running and the clone stays
-usable.
+Each command runs in leptonci's own process group (so whatever stops or kills that
+group, a cancelled runner or a terminal's Ctrl-C, reaches it too), under a deadline
+(``timeout``). When the deadline passes or leptonci is interrupted, the command gets
+SIGTERM, so git removes its lock files as it ends, then SIGKILL after ``_GRACE`` seconds:
+nothing is left running and the clone stays usable.
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def _spawn(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=text,
-            start_new_session=True,  # a group of its own, ended as one
+            # in leptonci's own process group: whatever stops or kills leptonci's group
+            # (a cancelled runner, a terminal's Ctrl-C) reaches git too
         )
     except FileNotFoundError as exc:
         raise CommandFailed(
@@ -136,10 +137,10 @@ def _spawn(
 
 
 def _end_group(child: subprocess.Popen[Any]) -> None:
-    """SIGTERM the child's group, SIGKILL it after the grace, reap the child."""
+    """SIGTERM the child, SIGKILL it after the grace, reap it."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(child.pid, sig)
+            os.kill(child.pid, sig)
         except ProcessLookupError:
             break
         try:
