@@ -219,3 +219,15 @@ def epoch_seconds(iso: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0, int(moment.timestamp()))
+
+
+def named_image(value: str, *, scratch: str) -> BaseRef:
+    """``parse_base`` for a config field that must name a real image: a ValueError (the
+    message pydantic reports at the field) for bad text, and ``scratch`` for scratch."""
+    try:
+        ref = parse_base(value)
+    except ConfigError as exc:
+        raise ValueError(exc.message.removeprefix("image.base: ")) from None
+    if ref.kind == "scratch":
+        raise ValueError(scratch)
+    return ref

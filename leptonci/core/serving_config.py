@@ -21,9 +21,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
-from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import is_digest
-from leptonci.core.images import parse_base
+from leptonci.core.images import named_image, parse_base
 
 DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 # Kubernetes releases where image volumes are on by default (beta in 1.35, GA in 1.36)
@@ -52,12 +51,9 @@ class BakeServing(_Model):
     @field_validator("base")
     @classmethod
     def _pinned(cls, value: str) -> str:
-        try:
-            ref = parse_base(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message.removeprefix("image.base: ")) from None
-        if ref.kind == "scratch":
-            raise ValueError("bake needs a serving base image (e.g. tensorflow/serving@sha256:...)")
+        ref = named_image(
+            value, scratch="bake needs a serving base image (e.g. tensorflow/serving@sha256:...)"
+        )
         if not is_digest(ref.reference):
             raise ValueError(
                 f"base {value!r} is not pinned by digest: write it as REF@sha256:<64 hex> "

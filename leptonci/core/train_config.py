@@ -23,8 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from leptonci.core.errors import ConfigError
-from leptonci.core.images import parse_base
+from leptonci.core.images import named_image
 
 
 class _Model(BaseModel):
@@ -127,12 +126,7 @@ class KubernetesTraining(_Model):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        try:
-            ref = parse_base(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message.removeprefix("image.base: ")) from None
-        if ref.kind == "scratch":
-            raise ValueError("a training image needs Python, TensorFlow and leptonci[train]")
+        named_image(value, scratch="a training image needs Python, TensorFlow and leptonci[train]")
         return value
 
     @field_validator("node_selector")
