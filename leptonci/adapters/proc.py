@@ -7,12 +7,14 @@ without ever printing a credential.
 Each command runs in leptonci's own process group (so whatever stops or kills that
 group, a cancelled runner or a terminal's Ctrl-C, reaches it too), under a deadline
 (``timeout``). When the deadline passes or leptonci is interrupted, the command gets
-SIGTERM, so git removes its lock files as it ends, then SIGKILL after ``_GRACE`` seconds:
-nothing is left running and the clone stays usable.
+SIGTERM, so git removes its lock files as it ends, then SIGKILL after ``_GRACE`` seconds;
+so does every process it started (git's remote helpers): nothing is left running and
+the clone stays usable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -137,12 +139,18 @@ def _spawn(
 
 
 def _end_group(child: subprocess.Popen[Any]) -> None:
-    """SIGTERM the child, SIGKILL it after the grace, reap it."""
+    """SIGTERM the child and every process it started, SIGKILL what is left after the
+    grace, reap the child.
+
+    The tree is read before the first signal: once git ends, a helper it started (git's
+    ``git-remote-http`` blocked on a hung socket) is orphaned, holds the output pipes
+    open and would be lost to us.
+    """
+    tree = [child.pid, *_descendants(child.pid)]
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.kill(child.pid, sig)
-        except ProcessLookupError:
-            break
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
         try:
             child.communicate(timeout=_GRACE)
             break
@@ -150,6 +158,33 @@ def _end_group(child: subprocess.Popen[Any]) -> None:
             continue
     if child.returncode is None:
         child.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below pid, read from /proc (empty where there is no /proc)."""
+    parents: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue
+        # the name is in parentheses and may hold any character: fields follow the last ')'
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[1].isdigit():
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for kid in parents.get(stack.pop(), []):
+            found.append(kid)
+            stack.append(kid)
+    return found
 
 
 def failure(result: Result) -> CommandFailed:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from leptonci.adapters.git import Git
 from leptonci.cli import main
 from leptonci.core import redact
 from leptonci.core.errors import ExitCode
+from leptonci.engine import clone as writer
 from tests.fixtures.git_repo import Clone
 from tests.fixtures.hung_servers import GitHttpRemote, HungProxy, interrupt_after
 from tests.fixtures.registry import RegistryServer
@@ -160,6 +162,10 @@ def test_an_interrupt_during_a_git_wait_exits_130_and_leaves_the_clone_usable(
 ) -> None:
     env = {**PATIENT, "LEPTONCI_STALL_TIMEOUT": "60", "LEPTONCI_LOW_SPEED_LIMIT": "1"}
     _interrupted(push_run, monkeypatch, env)
-    assert not list((push_run.root / ".git").rglob("*.lock"))
+    # git's lock files are gone; leptonci's writer lock is a flock on a file that stays,
+    # free once the run has ended
+    assert [p.name for p in (push_run.root / ".git").rglob("*.lock")] in ([], [writer.LOCK])
+    with writer.exclusive(Git(push_run.root)):
+        pass
     status = subprocess.run(["git", "-C", str(push_run.root), "status"], capture_output=True)
     assert status.returncode == 0
