@@ -24,6 +24,7 @@ from leptonci.manifests.kustomize import (
 )
 from leptonci.manifests.locate import locate
 from leptonci.manifests.nodes import Mapping as YMapping
+from leptonci.manifests.nodes import Node
 from leptonci.manifests.setters import apply_setters, claim_setters
 from leptonci.manifests.splice import Splicer
 from leptonci.manifests.target import ImageTarget
@@ -51,13 +52,14 @@ def edit_text(
     ):
         return text
     docs = locate(text, path=path)
-    if is_kfile and sum(doc is not None for doc in docs) > 1:
+    present = [doc for doc in docs if doc is not None]
+    if is_kfile and len(present) > 1:
         # kustomize reads one Kustomization per file (v5 silently only the first): a pin
         # written into another document would be recorded yet never run
         raise ConfigError(
-            f"{path} holds {sum(doc is not None for doc in docs)} YAML documents; a "
-            "kustomization file holds one",
+            f"{path} holds {len(present)} YAML documents; a kustomization file holds one",
             file=path,
+            line=_line_of(text, present[1]),
             hint="keep the Kustomization alone in its file; move other objects to files "
             "it lists under resources:",
         )
@@ -75,6 +77,11 @@ def edit_text(
             if name in target.names:
                 out.set(scalar, prefix + target.ref)
     return out.result()
+
+
+def _line_of(text: str, node: Node) -> int:
+    """The 1-based line a node starts on."""
+    return text.count("\n", 0, node.start) + 1
 
 
 def edit_folder(files: Mapping[str, str], target: ImageTarget) -> dict[str, str]:

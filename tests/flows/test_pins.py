@@ -16,6 +16,7 @@ from leptonci.commands.validate import run as validate_command
 from leptonci.core.errors import ConfigError
 from leptonci.core.ledger import ReleaseRecord
 from tests.fixtures.git_repo import (
+    REPO,
     Clone,
     enter_release,
     fake_record,
@@ -31,10 +32,29 @@ def _kubectl() -> None:
         require("kubectl", "renders the overlays")
 
 
+BAKE = REPO / "docs/examples/bake"
+SERVER = "tensorflow/serving@sha256:" + "f7" * 32
+
+
+def _baked_remote(tmp_path: Path) -> Path:
+    """The example in the bake shape (docs/examples/bake): each overlay pins the serving
+    container through kustomize ``images:``, the shape whose kustomization leptonci edits."""
+    envs = {f"environments/base/{f.name}": f.read_text() for f in (BAKE / "base").iterdir()}
+    overlay = (BAKE / "dev/kustomization.yaml").read_text()
+    for env in ("dev", "staging", "prod"):
+        envs[f"environments/{env}/kustomization.yaml"] = overlay.replace("ml-dev", f"ml-{env}")
+    config = (REPO / "leptonci.yaml").read_text()
+    assert "shape: volume" in config
+    config = config.replace("shape: volume", f"shape: bake\n      base: {SERVER}")
+    return seed_remote(tmp_path, config_text=config, envs=envs)
+
+
 def _reshaped_clone(tmp_path: Path, *, rename: str | None = None, **files: str) -> Clone:
-    """The example with dev's kustomization.yaml renamed to ``rename`` and ``files``
+    """The baked example with dev's kustomization.yaml renamed to ``rename`` and ``files``
     (path relative to environments/dev -> text) written, committed and pushed."""
-    clone = make_clone(seed_remote(tmp_path), tmp_path / "clone")
+    clone = make_clone(_baked_remote(tmp_path), tmp_path / "clone")
+    for env in ("dev", "staging", "prod"):  # the volume shape's patches, unused here
+        clone.git("rm", "--quiet", f"environments/{env}/model.yaml")
     dev = clone.root / "environments/dev"
     if rename is not None:
         clone.git("mv", "environments/dev/kustomization.yaml", f"environments/dev/{rename}")
@@ -43,6 +63,14 @@ def _reshaped_clone(tmp_path: Path, *, rename: str | None = None, **files: str) 
     clone.git("add", "--all")
     clone.git("commit", "--quiet", "-m", "reshape dev")
     clone.git("push", "--quiet", "origin", "main")
+    return clone
+
+
+def _released_clone(tmp_path: Path) -> Clone:
+    """The baked example with one release current in dev."""
+    clone = _reshaped_clone(tmp_path)
+    enter_release(clone, fake_record(seed="1"))
+    clone.pull()
     return clone
 
 
@@ -117,9 +145,8 @@ def test_an_entry_left_to_flux_setters_is_not_recorded_without_a_policy(
     assert _tip(clone) == before
 
 
-def test_a_pin_kustomize_cannot_render_is_never_committed(
-    release_in_dev: ReleaseRecord, example_clone: Clone
-) -> None:
+def test_a_pin_kustomize_cannot_render_is_never_committed(tmp_path: Path, pinned_git: None) -> None:
+    example_clone = _released_clone(tmp_path)
     _kubectl()
     # a YAML-tagged newTag: leptonci's editor keeps the tag, kustomize refuses the int
     path = example_clone.root / "environments/staging/kustomization.yaml"
@@ -136,9 +163,8 @@ def test_a_pin_kustomize_cannot_render_is_never_committed(
     assert example_clone.git("status", "--porcelain") == ""
 
 
-def test_a_dry_run_renders_the_same_check(
-    release_in_dev: ReleaseRecord, example_clone: Clone
-) -> None:
+def test_a_dry_run_renders_the_same_check(tmp_path: Path, pinned_git: None) -> None:
+    example_clone = _released_clone(tmp_path)
     _kubectl()
     path = example_clone.root / "environments/staging/kustomization.yaml"
     path.write_text(path.read_text().replace("newTag: unreleased", "newTag: !!int 5"))
