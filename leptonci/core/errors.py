@@ -1,7 +1,7 @@
 """The exception tree and the exit codes every command maps its outcome to.
 
 Nothing below the CLI calls ``sys.exit``: code raises a ``LeptonError`` subclass and
-the one top-level handler in ``cli.py`` turns it into a one-line message and an exit
+the one top-level handler in ``leptonci.cli`` turns it into a one-line message and an exit
 code. Messages say what failed, on which object, and what to do next.
 """
 
