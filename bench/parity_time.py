@@ -33,7 +33,8 @@ from leptonci.core.config import ClusterConfig
 from leptonci.core.parity import Tolerance, compare, parse_predictions, predict_body
 from leptonci.engine.parity import endpoint_for
 from tests.fixtures.training import train_variant
-from tests.kube_rollouts import ACTOR_HEADER, NAME, NAMESPACE, NEW, EmulatorThread, RolloutActor
+from tests.kube_apiserver import ACTOR_HEADER, EmulatorThread
+from tests.kube_rollouts import NAME, NAMESPACE, NEW, RolloutActor
 from tests.tf_serving import ServingStandIn
 
 CLUSTER = ClusterConfig(namespace=NAMESPACE, workload=f"deployment/{NAME}")

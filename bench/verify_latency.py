@@ -27,13 +27,8 @@ from leptonci.adapters.kube import verify_rollout
 from leptonci.adapters.kube_client import api_client_for_host, request_json
 from leptonci.adapters.kube_rollout import RolloutState, VerifyResult, assess
 from leptonci.core.config import ClusterConfig
-from tests.kube_rollouts import (
-    ACTOR_HEADER,
-    NAME,
-    NAMESPACE,
-    EmulatorThread,
-    RolloutActor,
-)
+from tests.kube_apiserver import ACTOR_HEADER, EmulatorThread
+from tests.kube_rollouts import NAME, NAMESPACE, RolloutActor
 
 CLUSTER = ClusterConfig(namespace=NAMESPACE, workload=f"deployment/{NAME}")
 

@@ -24,6 +24,7 @@ _PLUGINS = [
     "tests.fixtures.docker_engine",
     "tests.fixtures.secret_forms",
     "tests.fixtures.hung_servers",
+    "tests.kube_apiserver",
     "tests.kube_rollouts",
     "tests.github_fake",
 ]

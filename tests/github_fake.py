@@ -31,15 +31,10 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tests.github_fake_api import (
-    ROUTES,
-    GitHubEndpoints,
-    Reply,
-    Route,
-    _error,
-    _media_type,
-)
+from tests.github_fake_api import GitHubEndpoints
+from tests.github_fake_deployments import DeploymentEndpoints
 from tests.github_fake_merge import MergeEndpoints
+from tests.github_fake_routes import ROUTES, Reply, Route, _error, _media_type
 from tests.github_fake_rules import Protection, RemoteRepo, install_protection_hook
 from tests.openapi import Spec, load_spec
 
@@ -49,7 +44,7 @@ APP_BOT = "leptonci-app[bot]"
 APP_TOKEN = "ghs_FakeAppInstallationToken0123456789ab"
 
 
-class FakeGitHub(GitHubEndpoints, MergeEndpoints):
+class FakeGitHub(GitHubEndpoints, DeploymentEndpoints, MergeEndpoints):
     """The state of one repository and the loopback server that serves it."""
 
     def __init__(

@@ -1,99 +1,22 @@
-"""The endpoints of the fake GitHub: routes, handlers and GitHub-shaped objects.
+"""The endpoints of the fake GitHub: repository, issue, comment, status and PR handlers.
 
 ``GitHubEndpoints`` is the half of ``tests.github_fake.FakeGitHub`` that answers
 requests; objects start from the examples in GitHub's OpenAPI description and get
-this fake's state and URLs patched in.
+this fake's state and URLs patched in. The routes and reply shapes are in
+``tests.github_fake_routes``; deployments in ``tests.github_fake_deployments``;
+merging, reviews and check runs in ``tests.github_fake_merge``.
 """
 
 from __future__ import annotations
 
 import copy
-import html
 import itertools
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from tests.github_fake_routes import NOW, Reply, _error, _invalid, _page
 from tests.openapi import Spec
-
-NOW = "2026-11-30T10:00:00Z"
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    template: str  # the OpenAPI path
-    permission: str  # the permission a GITHUB_TOKEN needs for it
-    handler: str
-
-
-def _route(method: str, template: str, permission: str, handler: str) -> Route:
-    regex = re.sub(r"\{[a-z_]+\}", r"([^/]+)", template)
-    return Route(method, re.compile(f"^{regex}$"), template, permission, handler)
-
-
-ROUTES = (
-    _route("GET", "/repos/{owner}/{repo}", "metadata", "get_repo"),
-    _route("GET", "/repos/{owner}/{repo}/issues/{issue_number}", "issues", "get_issue"),
-    _route(
-        "GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "issues", "list_comments"
-    ),
-    _route(
-        "POST",
-        "/repos/{owner}/{repo}/issues/{issue_number}/comments",
-        "pull-requests",
-        "create_comment",
-    ),
-    _route(
-        "PATCH",
-        "/repos/{owner}/{repo}/issues/comments/{comment_id}",
-        "pull-requests",
-        "update_comment",
-    ),
-    _route(
-        "POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels", "pull-requests", "add_labels"
-    ),
-    _route("POST", "/repos/{owner}/{repo}/statuses/{sha}", "statuses", "create_status"),
-    _route("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", "statuses", "list_statuses"),
-    _route("GET", "/repos/{owner}/{repo}/pulls", "pull-requests", "list_pulls"),
-    _route("POST", "/repos/{owner}/{repo}/pulls", "pull-requests", "create_pull"),
-    _route("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull-requests", "get_pull"),
-    _route("PATCH", "/repos/{owner}/{repo}/pulls/{pull_number}", "pull-requests", "update_pull"),
-    _route("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge", "contents", "merge_pull"),
-    _route(
-        "POST",
-        "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
-        "pull-requests",
-        "create_review",
-    ),
-    _route("POST", "/repos/{owner}/{repo}/check-runs", "checks", "create_check_run"),
-    _route("GET", "/repos/{owner}/{repo}/deployments", "deployments", "list_deployments"),
-    _route("POST", "/repos/{owner}/{repo}/deployments", "deployments", "create_deployment"),
-    _route(
-        "GET", "/repos/{owner}/{repo}/deployments/{deployment_id}", "deployments", "get_deployment"
-    ),
-    _route(
-        "GET",
-        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
-        "deployments",
-        "list_deployment_statuses",
-    ),
-    _route(
-        "POST",
-        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
-        "deployments",
-        "create_deployment_status",
-    ),
-)
 
 
 class GitHubEndpoints:
@@ -106,8 +29,6 @@ class GitHubEndpoints:
     pulls: dict[int, dict[str, Any]]
     comments: dict[int, dict[str, Any]]
     statuses: dict[str, list[dict[str, Any]]]
-    deployments: dict[int, dict[str, Any]]
-    deployment_statuses: dict[int, list[dict[str, Any]]]
     caller: str
     _ids: itertools.count[int]
     _numbers: itertools.count[int]
@@ -237,7 +158,7 @@ class GitHubEndpoints:
         if int(number) not in self.issues:
             return _error(404, "Not Found")
         items = [_public(c) for c in self.comments_on(int(number))]
-        return self._page(items, query, f"{self._base}/issues/{number}/comments")
+        return _page(items, query, f"{self._base}/issues/{number}/comments")
 
     def _h_create_comment(self, number: str, *, query: dict[str, str], payload: Any) -> Reply:
         if int(number) not in self.issues:
@@ -307,7 +228,7 @@ class GitHubEndpoints:
         return Reply(201, status)
 
     def _h_list_statuses(self, ref: str, *, query: dict[str, str], payload: Any) -> Reply:
-        return self._page(self.statuses.get(ref, []), query, f"{self._base}/commits/{ref}/statuses")
+        return _page(self.statuses.get(ref, []), query, f"{self._base}/commits/{ref}/statuses")
 
     def _h_list_pulls(self, *, query: dict[str, str], payload: Any) -> Reply:
         state = query.get("state", "open")
@@ -320,7 +241,7 @@ class GitHubEndpoints:
             if "base" in query and query["base"] != pull["base"]["ref"]:
                 continue
             found.append(_simple_pull(self._refresh(pull)))
-        return self._page(found, query, f"{self._base}/pulls")
+        return _page(found, query, f"{self._base}/pulls")
 
     def _h_create_pull(self, *, query: dict[str, str], payload: Any) -> Reply:
         for key in ("head", "base", "title"):
@@ -358,100 +279,6 @@ class GitHubEndpoints:
         pull["updated_at"] = NOW
         return Reply(200, self._refresh(pull))
 
-    def _h_list_deployments(self, *, query: dict[str, str], payload: Any) -> Reply:
-        items = [
-            d
-            for d in sorted(self.deployments.values(), key=lambda d: -d["id"])
-            if query.get("environment") in (None, d["environment"])
-        ]
-        return self._page(items, query, f"{self._base}/deployments")
-
-    def _h_create_deployment(self, *, query: dict[str, str], payload: Any) -> Reply:
-        if not isinstance(payload.get("ref"), str) or not payload["ref"]:
-            return _invalid("Deployment", "ref")
-        did = next(self._ids)
-        extra = payload.get("payload")
-        deployment = self._obj(
-            "deployment",
-            id=did,
-            ref=payload["ref"],
-            sha="c" * 40,
-            environment=payload.get("environment") or "production",
-            original_environment=payload.get("environment") or "production",
-            description=payload.get("description"),
-            payload=extra if isinstance(extra, dict) else {},
-            url=f"{self._base}/deployments/{did}",
-            statuses_url=f"{self._base}/deployments/{did}/statuses",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        self.deployments[did] = deployment
-        self.deployment_statuses[did] = []
-        return Reply(201, deployment)
-
-    def _h_get_deployment(self, did: str, *, query: dict[str, str], payload: Any) -> Reply:
-        deployment = self.deployments.get(int(did))
-        return Reply(200, deployment) if deployment else _error(404, "Not Found")
-
-    def _h_list_deployment_statuses(
-        self, did: str, *, query: dict[str, str], payload: Any
-    ) -> Reply:
-        if int(did) not in self.deployments:
-            return _error(404, "Not Found")
-        url = f"{self._base}/deployments/{did}/statuses"
-        return self._page(self.deployment_statuses[int(did)], query, url)
-
-    def _h_create_deployment_status(
-        self, did: str, *, query: dict[str, str], payload: Any
-    ) -> Reply:
-        deployment = self.deployments.get(int(did))
-        if deployment is None:
-            return _error(404, "Not Found")
-        states = ("error", "failure", "inactive", "in_progress", "queued", "pending", "success")
-        if payload.get("state") not in states:
-            return _invalid("DeploymentStatus", "state")
-        sid = next(self._ids)
-        status = self._obj(
-            "deployment-status",
-            id=sid,
-            state=payload["state"],
-            description=payload.get("description") or "",
-            environment=deployment["environment"],
-            target_url=payload.get("target_url") or "",
-            log_url=payload.get("log_url") or "",
-            environment_url=payload.get("environment_url") or "",
-            url=f"{self._base}/deployments/{did}/statuses/{sid}",
-            deployment_url=deployment["url"],
-            repository_url=self._base,
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        self.deployment_statuses[int(did)].insert(0, status)
-        return Reply(201, status)
-
-    def _page(self, items: list[Any], query: dict[str, str], url: str) -> Reply:
-        per_page = min(100, int(query.get("per_page", 30)))
-        page = int(query.get("page", 1))
-        chunk = items[(page - 1) * per_page : page * per_page]
-        headers = {}
-        if page * per_page < len(items):
-            headers["Link"] = f'<{url}?per_page={per_page}&page={page + 1}>; rel="next"'
-        return Reply(200, chunk, headers)
-
-
-def _media_type(reply: Reply, accept: str) -> Reply:
-    """The `full` media type (github3.py's default) adds body_text and body_html."""
-    if ".full+json" not in accept or reply.status >= 300:
-        return reply
-    items = reply.body if isinstance(reply.body, list) else [reply.body]
-    out = []
-    for item in items:
-        if isinstance(item, dict) and "body" in item and ("number" in item or "issue_url" in item):
-            body = item.get("body") or ""
-            item = {**item, "body_text": body, "body_html": f"<p>{html.escape(body)}</p>"}
-        out.append(item)
-    return Reply(reply.status, out if isinstance(reply.body, list) else out[0], reply.headers)
-
 
 def _public(comment: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in comment.items() if not k.startswith("_")}
@@ -473,30 +300,3 @@ def _simple_pull(pull: dict[str, Any]) -> dict[str, Any]:
         "maintainer_can_modify",
     )
     return {k: copy.deepcopy(v) for k, v in pull.items() if k not in drop}
-
-
-def _error(status: int, message: str) -> Reply:
-    return Reply(
-        status,
-        {
-            "message": message,
-            "documentation_url": "https://docs.github.com/rest",
-            "status": str(status),
-        },
-    )
-
-
-def _invalid(
-    resource: str, field_name: str, *, code: str = "missing_field", message: str | None = None
-) -> Reply:
-    error: dict[str, Any] = {"resource": resource, "field": field_name, "code": code}
-    if message:
-        error["message"] = message
-    return Reply(
-        422,
-        {
-            "message": "Validation Failed",
-            "errors": [error],
-            "documentation_url": "https://docs.github.com/rest",
-        },
-    )

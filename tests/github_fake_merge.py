@@ -18,7 +18,7 @@ import json
 import re
 from typing import Any
 
-from tests.github_fake_api import NOW, Reply, _error
+from tests.github_fake_routes import NOW, Reply, _error
 from tests.github_fake_rules import Protection, RemoteRepo, code_owners, owners_of
 from tests.openapi import Spec
 

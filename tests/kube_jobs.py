@@ -44,7 +44,7 @@ import requests
 from leptonci.core.train_job import ENV_INDEX, ENV_WORKERS, INDEX_LABEL, JOB_DIR
 from tests.fixtures.registry import free_port
 from tests.fixtures.training import worker_env
-from tests.kube_rollouts import RolloutEmulator
+from tests.kube_apiserver import RolloutEmulator
 
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 ACCEPT = "application/vnd.oci.image.manifest.v1+json"

@@ -22,7 +22,7 @@ from leptonci.core.serving_config import BakeServing, KServeServing, VolumeServi
 from leptonci.core.serving_contract import check_serving, image_volume_problem, parse_version
 from leptonci.core.yamldoc import plain
 from leptonci.manifests import ImageTarget, edit_folder
-from tests.kube_rollouts import EmulatorThread
+from tests.kube_apiserver import EmulatorThread
 from tests.services import require
 from tests.test_bad_input import _validate as validate
 

@@ -8,7 +8,7 @@ from leptonci.adapters.github import GitHub, PullResult, settings_from_env
 from leptonci.core.errors import ConfigError, ExitCode, GitHubError
 from leptonci.core.redact import redact
 from tests.github_fake import APP_TOKEN, TOKEN, FakeGitHub
-from tests.github_fake_api import ROUTES
+from tests.github_fake_routes import ROUTES
 
 MARKER = "<!-- leptonci:gate:digits:model-gate -->"
 

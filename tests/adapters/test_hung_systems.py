@@ -33,7 +33,8 @@ from leptonci.core.errors import ClusterError, ExitCode, GitError, GitHubError, 
 from tests.fixtures.hung_servers import GitHttpRemote, HungProxy, interrupt_after
 from tests.fixtures.registry import RegistryServer
 from tests.github_fake import FakeGitHub
-from tests.kube_rollouts import NAME, NAMESPACE, NEW, EmulatorThread
+from tests.kube_apiserver import EmulatorThread
+from tests.kube_rollouts import NAME, NAMESPACE, NEW
 
 # set as a user would: the documented variables
 TIGHT = with_env(

@@ -14,14 +14,8 @@ from leptonci.adapters.kube_rollout import RolloutState, assess, label_selector,
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ClusterError, ConfigError
 from leptonci.core.redact import redact
-from tests.kube_rollouts import (
-    NAME,
-    NAMESPACE,
-    NEW,
-    OLD,
-    EmulatorThread,
-    RolloutActor,
-)
+from tests.kube_apiserver import EmulatorThread
+from tests.kube_rollouts import NAME, NAMESPACE, NEW, OLD, RolloutActor
 from tests.services import require
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ from leptonci.adapters.kube_jobs import (
 from leptonci.core.errors import ClusterError
 from leptonci.core.train_config import KubernetesTraining
 from leptonci.core.train_job import LABEL_JOB, job_manifest, progress_line, service_manifest
-from tests.kube_rollouts import EmulatorThread
+from tests.kube_apiserver import EmulatorThread
 
 NS = "ml-train"
 KEY = "sha256:" + "5" * 64
@@ -58,7 +58,7 @@ def status(rollout_api: Any, name: str, body: dict[str, Any]) -> None:
 @pytest.fixture
 def actor_api(kube_emulator: EmulatorThread) -> Any:
     from leptonci.adapters.kube_client import api_client_for_host
-    from tests.kube_rollouts import ACTOR_HEADER
+    from tests.kube_apiserver import ACTOR_HEADER
 
     api = api_client_for_host(kube_emulator.url)
     api.set_default_header(ACTOR_HEADER, "1")

@@ -11,15 +11,8 @@ import pytest
 from leptonci.adapters.kube import RetryPolicy, VerifyResult, verify_rollout
 from leptonci.core.config import ClusterConfig
 from leptonci.core.errors import ClusterError
-from tests.kube_rollouts import (
-    NAME,
-    NAMESPACE,
-    NEW,
-    OLD,
-    OTHER,
-    EmulatorThread,
-    RolloutActor,
-)
+from tests.kube_apiserver import EmulatorThread
+from tests.kube_rollouts import NAME, NAMESPACE, NEW, OLD, OTHER, RolloutActor
 
 CLUSTER = ClusterConfig(namespace=NAMESPACE, workload=f"deployment/{NAME}")
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)

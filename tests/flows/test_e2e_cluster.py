@@ -27,7 +27,8 @@ from leptonci.core.ledger import Ledger, ReleaseRecord, parse_ledger
 from tests.fixtures.candidates import seed_candidate
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, make_clone, promote
 from tests.fixtures.git_repo import seed_remote as seed_example_remote
-from tests.kube_rollouts import ACTOR_HEADER, EmulatorThread, FakeDeploymentController, RolloutActor
+from tests.kube_apiserver import ACTOR_HEADER, EmulatorThread
+from tests.kube_rollouts import FakeDeploymentController, RolloutActor
 
 NAME = "digits-serving"
 STAGING_BLOCK = (

@@ -21,7 +21,7 @@ from leptonci.core.ledger import ReleaseRecord, parse_ledger
 from tests.fixtures.git_repo import Clone, enter_release
 from tests.flows.test_e2e_cluster import BAD, GOOD, ClusterRig, running_rig
 from tests.github_fake import TOKEN, FakeGitHub
-from tests.kube_rollouts import EmulatorThread
+from tests.kube_apiserver import EmulatorThread
 
 
 def promote_with(clone: Clone, fake: FakeGitHub, to: str, *, dry_run: bool = False) -> Any:

@@ -19,7 +19,7 @@ from leptonci.promotion.delivery import promote_branch
 from tests.fixtures.git_repo import REPO, Clone, enter_release, fake_record, merge_on_remote
 from tests.flows.test_e2e_cluster import ClusterRig, cluster_lines, image_of, running_rig
 from tests.github_fake import FakeGitHub
-from tests.kube_rollouts import EmulatorThread
+from tests.kube_apiserver import EmulatorThread
 
 PROD_BLOCK = (
     "  - name: prod\n    path: environments/prod\n    upstream: staging\n"

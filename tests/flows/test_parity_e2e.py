@@ -21,7 +21,7 @@ from leptonci.core.errors import ClusterError, ExitCode
 from tests.fixtures.git_repo import enter_release, fake_record
 from tests.fixtures.training import train_variant
 from tests.flows.test_e2e_cluster import ClusterRig, config_with_cluster, running_rig
-from tests.kube_rollouts import EmulatorThread
+from tests.kube_apiserver import EmulatorThread
 from tests.tf_serving import ServingStandIn, unpack_model
 
 pytestmark = pytest.mark.timeout(300)

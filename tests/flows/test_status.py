@@ -8,7 +8,8 @@ from pathlib import Path
 from leptonci.commands.status import run as status_command
 from leptonci.engine.status import collect_status
 from tests.flows.test_verify import make_ctx, stdout, write_repo
-from tests.kube_rollouts import NEW, OLD, EmulatorThread, RolloutActor
+from tests.kube_apiserver import EmulatorThread
+from tests.kube_rollouts import NEW, OLD, RolloutActor
 
 
 def test_live_status_matches_the_ledger(

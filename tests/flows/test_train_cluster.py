@@ -34,8 +34,8 @@ from leptonci.pipeline.cache import model_content_hash
 from leptonci.runtime.context import Context
 from tests.fixtures.registry import RegistryServer
 from tests.fixtures.training import REPO, digits_repo, worker_env
+from tests.kube_apiserver import ACTOR_HEADER, EmulatorThread
 from tests.kube_jobs import JobActor, Scenario
-from tests.kube_rollouts import ACTOR_HEADER, EmulatorThread
 
 pytestmark = pytest.mark.service
 NS = "ml-train"

@@ -17,15 +17,8 @@ from leptonci.engine.settling import verify_release
 from leptonci.runtime.context import Context
 from leptonci.runtime.output import Output
 from tests.fixtures.training import train_variant
-from tests.kube_rollouts import (
-    IMAGE,
-    NAME,
-    NAMESPACE,
-    NEW,
-    OLD,
-    EmulatorThread,
-    RolloutActor,
-)
+from tests.kube_apiserver import EmulatorThread
+from tests.kube_rollouts import IMAGE, NAME, NAMESPACE, NEW, OLD, RolloutActor
 from tests.tf_serving import ServingStandIn
 
 NOW = "2026-01-02T03:04:05Z"
