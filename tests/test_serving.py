@@ -40,9 +40,13 @@ SERVER = "tensorflow/serving@sha256:" + "f7" * 32
 
 
 def deployment(
-    *, image: str = SERVER, mount: str | None = "/models/digits", ref: str | None = PINNED
+    *,
+    image: str = SERVER,
+    mount: str | None = "/models/digits",
+    ref: str | None = PINNED,
+    container_name: str = "serving",
 ) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "serving", "image": image}
+    container: dict[str, Any] = {"name": container_name, "image": image}
     if mount is not None:
         container["volumeMounts"] = [{"name": "model", "mountPath": mount}]
     spec: dict[str, Any] = {"containers": [container]}
@@ -69,6 +73,7 @@ def isvc(uri: str, name: str = "digits") -> dict[str, Any]:
         (VOLUME, [deployment(image=PINNED, ref=PINNED)], "runs the model-only image itself"),
         (VOLUME, [deployment(ref=None)], "no image volume 'model' has reference"),
         (VOLUME, [deployment(ref="other/model@" + DIGEST)], "no image volume 'model'"),
+        (VOLUME, [deployment(container_name="server")], "no container 'serving' mounts"),
         (BAKE, [deployment(image=PINNED, ref=None)], None),
         (BAKE, [deployment()], "shape bake: no container 'serving' runs"),
         (KSERVE, [isvc("oci://" + PINNED)], None),
@@ -81,7 +86,26 @@ def test_the_serving_contract(shape: Any, objects: list[Any], problem: str | Non
     if problem is None:
         assert problems == [] and served is not None
     else:
-        assert served is None and len(problems) == 1 and problem in problems[0], problems
+        assert served is None and len(problems) == 1 and problem in problems[0].text, problems
+
+
+@pytest.mark.parametrize(
+    ("objects", "obj", "path"),
+    [
+        ([deployment(mount="/srv")], "Deployment/d", ("containers", 0, "volumeMounts")),
+        ([deployment(image=PINNED)], "Deployment/d", ("containers", 0, "image")),
+        ([deployment(container_name="server")], "Deployment/d", ("containers",)),
+        ([deployment(ref=None)], None, None),
+    ],
+)
+def test_a_problem_names_the_object_and_field_it_is_on(
+    objects: list[Any], obj: str | None, path: tuple[Any, ...] | None
+) -> None:
+    """What validate needs to point at the source line (engine/serving.py)."""
+    _, problems = check_serving(VOLUME, objects, model="digits", names=NAMES)
+    assert problems and problems[0].obj == obj, problems
+    if path is not None:
+        assert problems[0].path == ("spec", "template", "spec", *path), problems
 
 
 @pytest.mark.parametrize(
@@ -188,14 +212,48 @@ def test_validate_reports_the_serving_contract(example_repo: Path) -> None:
         "image volume model at /models/digits"
     ) in result.stdout
     base = example_repo / "environments" / "base" / "deployment.yaml"
-    base.write_text(base.read_text().replace("mountPath: /models/digits", "mountPath: /srv"))
+    text = base.read_text()
+    base.write_text(text.replace("mountPath: /models/digits", "mountPath: /srv"))
+    mounts = text.splitlines().index("          volumeMounts:") + 1
+    result = validate(example_repo)
+    assert result.returncode == 2
+    for env in ("dev", "staging", "prod"):  # at the source line, once per overlay
+        assert (
+            f"environments/base/deployment.yaml:{mounts}: environment {env!r}, model 'digits': "
+            "Deployment/digits-serving: container 'serving' mounts volume 'model' at /srv; "
+            "TF Serving reads /models/digits"
+        ) in result.stderr, result.stderr
+
+
+@needs_kustomize
+def test_validate_names_the_config_line_when_no_workload_carries_the_model(
+    example_repo: Path,
+) -> None:
+    """The fuzz find: a renamed server container was reported as a missing volume, and
+    a problem on no object named no line."""
+    base = example_repo / "environments" / "base" / "deployment.yaml"
+    text = base.read_text()
+    base.write_text(text.replace("- name: serving", "- name: server"))
+    containers = text.splitlines().index("      containers:") + 1
     result = validate(example_repo)
     assert result.returncode == 2
     assert (
-        "environments/dev (rendered): environment 'dev', model 'digits': "
-        "Deployment/digits-serving: container 'serving' mounts volume 'model' at /srv; "
-        "TF Serving reads /models/digits"
-    ) in result.stderr
+        f"environments/base/deployment.yaml:{containers}: environment 'dev', model 'digits': "
+        "Deployment/digits-serving: no container 'serving' mounts the model"
+    ) in result.stderr, result.stderr
+    base.write_text(text)
+    config = example_repo / "leptonci.yaml"
+    config.write_text(
+        config.read_text().replace("    serving:\n", "    serving:\n      volume: weights\n")
+    )
+    result = validate(example_repo)
+    assert result.returncode == 2
+    serving = config.read_text().splitlines().index("    serving:") + 1
+    assert (
+        f"leptonci.yaml:{serving}: models.digits.serving: environment 'dev', model 'digits': "
+        "shape volume: no image volume 'weights' has reference"
+    ) in result.stderr, result.stderr
+    assert "in the rendered environments/dev; see docs/serving.md" in result.stderr
 
 
 def with_cluster(root: Path, server: str) -> None:
@@ -225,10 +283,11 @@ def test_validate_says_when_the_cluster_has_no_image_volumes(
     assert result.returncode == 0, result.stderr
     assert "ok  cluster dev: Kubernetes 1.35: image volumes available" in result.stdout
     kube_emulator.emulator.server_version = ("1", "33+")
+    shape = (example_repo / "leptonci.yaml").read_text().splitlines().index("    serving:") + 2
     result = validate(example_repo)
     assert result.returncode == 2
     assert (
-        "leptonci.yaml: models.digits.serving.shape: environment 'dev', model 'digits': "
+        f"leptonci.yaml:{shape}: models.digits.serving.shape: environment 'dev', model 'digits': "
         "the cluster runs Kubernetes 1.33: image volumes are on by default from 1.35; "
         "use serving shape bake (docs/serving.md)"
     ) in result.stderr

@@ -11,6 +11,7 @@ its file and line), not only the first; any error exits 2.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -87,8 +88,22 @@ def validate_all(ctx: Context) -> tuple[list[Checked], list[LeptonError]]:
     if config is None or errors:
         return [], errors
     checked = _validate(ctx, config, errors)
+    errors = [_at_config_line(e, text) for e in errors]
     unique = {str(e): e for e in errors}  # a file read by two checks is reported once
     return checked, list(unique.values())
+
+
+def _at_config_line(error: LeptonError, text: str) -> LeptonError:
+    """error, at the line of its key when it is about leptonci.yaml and names no line."""
+    if type(error) is not ConfigError or error.file != CONFIG_FILE or error.line or not error.key:
+        return error
+    loc = [
+        int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.[]+", error.key)
+    ]
+    line = line_of(load_yaml_with_lines(text, file=CONFIG_FILE), loc)
+    if line is None:
+        return error
+    return ConfigError(error.detail, file=error.file, line=line, key=error.key, hint=error.hint)
 
 
 def _attempt(errors: list[LeptonError], check: Callable[[], T]) -> T | None:
@@ -119,6 +134,7 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
         checked.append(Checked(f"model {name}", model.path))
     # Source files first (their errors name the file and line), then the rendered overlays.
     folders: list[tuple[str, Path]] = []
+    env_folders: dict[str, list[Path]] = {}  # the overlay, then its bases
     broken: set[str] = set()
     for env in config.environments:
         folder = ctx.root / env.path
@@ -159,12 +175,14 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
                     )
                 )
         bases = _attempt(errors, partial(_bases, kfile, root=ctx.root))
+        env_folders[env.name] = [folder.resolve(), *sorted(bases or ())]
         for base in sorted(bases or ()):
             if all(base != f for _, f in folders):
                 folders.append((f"base {base.relative_to(ctx.root.resolve())}", base))
         folders.append((f"overlay {env.name} sources", folder))
+    sources: dict[Path, list[serving.SourceDoc]] = {}
     for label, folder in sorted(folders, key=lambda f: not f[0].startswith("base")):
-        count = _check_folder(ctx.root, folder, errors)
+        count = _check_folder(ctx.root, folder, errors, sources.setdefault(folder.resolve(), []))
         checked.append(Checked(label, f"{count} object(s)"))
     if errors:
         return checked  # a render of broken sources only repeats their errors
@@ -177,7 +195,13 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
         checked.append(Checked(f"overlay {env.name}", f"renders {len(rendered)} valid object(s)"))
         ledger = _attempt(errors, partial(read_ledger, ctx.root, env))
         for found, problems in (
-            serving.check_environment(config, env, rendered, ledger=ledger),
+            serving.check_environment(
+                config,
+                env,
+                rendered,
+                ledger=ledger,
+                sources=[s for f in env_folders.get(env.name, []) for s in sources.get(f, [])],
+            ),
             serving.check_cluster(ctx, config, env),
         ):
             checked += [Checked(what, detail) for what, detail in found]
@@ -248,7 +272,9 @@ def _patch_files(folder: Path, *, root: Path) -> set[Path] | None:
     return {(folder / str(p)).resolve() for p in found if isinstance(p, str)}
 
 
-def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
+def _check_folder(
+    root: Path, folder: Path, errors: list[LeptonError], sources: list[serving.SourceDoc]
+) -> int:
     count = 0
     patches = _patch_files(folder, root=root)
     for path in sorted(p for p in folder.iterdir() if p.is_file() and is_manifest_file(p.name)):
@@ -261,20 +287,29 @@ def _check_folder(root: Path, folder: Path, errors: list[LeptonError]) -> int:
             continue
         text = _attempt(errors, partial(read_text, path, root=root))
         if text is not None:
-            count += check_manifest(text, file=rel, errors=errors)
+            count += check_manifest(text, file=rel, errors=errors, sources=sources)
     return count
 
 
-def check_manifest(text: str, *, file: str, errors: list[LeptonError]) -> int:
+def check_manifest(
+    text: str,
+    *,
+    file: str,
+    errors: list[LeptonError],
+    sources: list[serving.SourceDoc] | None = None,
+) -> int:
     """Parse one source manifest and check its Kubernetes objects against their schemas:
-    how many it holds (each error found is appended to errors)."""
+    how many it holds (each error found is appended to errors; each valid object to
+    sources, where a problem found once rendered is reported)."""
     count = 0
     docs = _attempt(errors, partial(_documents, text, file=file))
     for offset, doc in docs or ():
         kind = doc.get("kind") if isinstance(doc, dict) else None
         if kind and not (isinstance(kind, str) and kind in _NOT_K8S):
-            _attempt(errors, partial(_schema_check, doc, file=file, line_offset=offset))
+            valid = _attempt(errors, partial(_schema_check, doc, file=file, line_offset=offset))
             count += 1
+            if valid and sources is not None:
+                sources.append(serving.SourceDoc(_kind_name(doc), file, offset, doc))
     return count
 
 
@@ -309,20 +344,25 @@ def _split_docs(text: str) -> list[tuple[int, str]]:
     return chunks
 
 
-def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> None:
+def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> bool:
+    """True, or the object's schema violation raised at its file, line and key."""
     found = kubeschema.violation(plain(doc))
     if found is None:
-        return
-    kind = doc.get("kind")
-    metadata = doc.get("metadata")
-    name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
+        return True
     line = line_of(doc, list(found.path))
     raise ConfigError(
-        f"{kind}/{name}: {found.message}",
+        f"{_kind_name(doc)}: {found.message}",
         file=file,
         line=None if line is None else line + line_offset,
         key=found.key or None,
     )
+
+
+def _kind_name(doc: Any) -> str:
+    """ "Deployment/digits-serving", as the serving contract names a rendered object."""
+    metadata = doc.get("metadata")
+    name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
+    return f"{doc.get('kind')}/{name}"
 
 
 def _render(root: Path, env_path: str) -> list[dict[str, Any]] | None:

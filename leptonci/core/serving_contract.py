@@ -46,6 +46,19 @@ class Served:
     field: str  # "volume model at /models/digits"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One way the rendered manifests break the contract: on an object, at a field path
+    in it (so the caller can point at the source line), or on none (nothing matched)."""
+
+    text: str
+    obj: str | None = None  # "Deployment/digits-serving"
+    path: tuple[str | int, ...] = ()  # ("spec", "template", "spec", "containers", 0)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def check_serving(
     shape: VolumeServing | BakeServing | KServeServing,
     objects: Iterable[Obj],
@@ -53,8 +66,8 @@ def check_serving(
     model: str,
     names: Iterable[str],
     model_base_path: str = "/models",
-) -> tuple[Served | None, list[str]]:
-    """(where the model is served, or None; the problems found, one line each)."""
+) -> tuple[Served | None, list[Problem]]:
+    """(where the model is served, or None; the problems found)."""
     names = frozenset(names)
     objects = list(objects)
     image = " or ".join(sorted(names))
@@ -67,11 +80,11 @@ def check_serving(
             if shape.inference_service
             else ("no InferenceService")
         )
-        return None, [f"shape kserve: {which} has storageUri oci://{image}"]
+        return None, [Problem(f"shape kserve: {which} has storageUri oci://{image}")]
     mount_path = f"{model_base_path.rstrip('/')}/{model}"
-    problems: list[str] = []
-    for kind_name, pod_spec in _pod_specs(objects):
-        container = _container(pod_spec, shape.container)
+    problems: list[Problem] = []
+    for kind_name, pod_path, pod_spec in _pod_specs(objects):
+        index, container = _container(pod_spec, shape.container)
         if isinstance(shape, BakeServing):
             if container is not None and _repository(str(container.get("image", ""))) in names:
                 return Served(kind_name, f"container {shape.container}"), []
@@ -80,27 +93,46 @@ def check_serving(
         if volume is None or _repository(volume) not in names:
             continue
         if container is None:
-            problems.append(f"{kind_name}: no container {shape.container!r} mounts the model")
+            problems.append(
+                Problem(
+                    f"{kind_name}: no container {shape.container!r} mounts the model",
+                    kind_name,
+                    (*pod_path, "containers"),
+                )
+            )
             continue
+        at: tuple[str | int, ...] = (*pod_path, "containers", index)
         if _repository(str(container.get("image", ""))) in names:
             problems.append(
-                f"{kind_name}: container {shape.container!r} runs the model-only image "
-                "itself (it has no server): run a serving image and mount the model"
+                Problem(
+                    f"{kind_name}: container {shape.container!r} runs the model-only image "
+                    "itself (it has no server): run a serving image and mount the model",
+                    kind_name,
+                    (*at, "image"),
+                )
             )
-        mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") == shape.volume]
+        mounts = [
+            m for m in _mappings(container.get("volumeMounts")) if m.get("name") == shape.volume
+        ]
         paths = [str(m.get("mountPath", "")).rstrip("/") for m in mounts]
         if mount_path not in paths:
             found = ", ".join(paths) if paths else "nowhere"
             problems.append(
-                f"{kind_name}: container {shape.container!r} mounts volume {shape.volume!r} "
-                f"at {found}; TF Serving reads {mount_path} (model_base_path/MODEL)"
+                Problem(
+                    f"{kind_name}: container {shape.container!r} mounts volume {shape.volume!r} "
+                    f"at {found}; TF Serving reads {mount_path} (model_base_path/MODEL)",
+                    kind_name,
+                    (*at, "volumeMounts"),
+                )
             )
         if problems:
             return None, problems
         return Served(kind_name, f"image volume {shape.volume} at {mount_path}"), []
+    if problems:  # a workload mounts the model volume, but not into the server container
+        return None, problems
     if isinstance(shape, BakeServing):
-        return None, [f"shape bake: no container {shape.container!r} runs {image}"]
-    return None, [f"shape volume: no image volume {shape.volume!r} has reference {image}"]
+        return None, [Problem(f"shape bake: no container {shape.container!r} runs {image}")]
+    return None, [Problem(f"shape volume: no image volume {shape.volume!r} has reference {image}")]
 
 
 def image_volume_problem(
@@ -128,7 +160,7 @@ def _repository(ref: str) -> str:
     return split_ref(ref)[0]
 
 
-def _pod_specs(objects: Iterable[Obj]) -> Iterator[tuple[str, Obj]]:
+def _pod_specs(objects: Iterable[Obj]) -> Iterator[tuple[str, tuple[str, ...], Obj]]:
     for obj in objects:
         kind = str(obj.get("kind", ""))
         if kind not in POD_SPEC_PATHS:
@@ -137,18 +169,23 @@ def _pod_specs(objects: Iterable[Obj]) -> Iterator[tuple[str, Obj]]:
         for key in POD_SPEC_PATHS[kind]:
             node = node.get(key) if isinstance(node, Mapping) else None
         if isinstance(node, Mapping):
-            yield f"{kind}/{_name(obj)}", node
+            yield f"{kind}/{_name(obj)}", POD_SPEC_PATHS[kind], node
 
 
 def _name(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("name", "?"))
 
 
-def _container(pod_spec: Obj, name: str) -> Obj | None:
-    for container in pod_spec.get("containers") or []:
+def _mappings(items: Any) -> list[Obj]:
+    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+
+def _container(pod_spec: Obj, name: str) -> tuple[int, Obj | None]:
+    containers = pod_spec.get("containers")
+    for index, container in enumerate(containers if isinstance(containers, list) else []):
         if isinstance(container, Mapping) and container.get("name") == name:
-            return container
-    return None
+            return index, container
+    return 0, None
 
 
 def _image_volume(pod_spec: Obj, name: str) -> str | None:

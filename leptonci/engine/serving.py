@@ -5,11 +5,16 @@ The rendered manifests must serve each model as its ``serving:`` shape says
 configured, the cluster must be able to run the shape (image volumes need Kubernetes
 1.35+). A cluster that cannot be reached is reported as not checked, not as an error:
 validate runs in pull requests, where no cluster credentials are given.
+
+A problem on a rendered object is reported at the line of the source file that declares
+that object (the field's line, or the nearest one the source has); a problem on no object
+(nothing in the overlay carries the model) at the model's ``serving:`` key in leptonci.yaml.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from leptonci.adapters import kube
@@ -18,8 +23,24 @@ from leptonci.core.errors import ConfigError, LeptonError
 from leptonci.core.images import parse_destination
 from leptonci.core.ledger import Ledger
 from leptonci.core.serving_config import VolumeServing
-from leptonci.core.serving_contract import check_serving, image_volume_problem, parse_version
+from leptonci.core.serving_contract import (
+    Problem,
+    check_serving,
+    image_volume_problem,
+    parse_version,
+)
+from leptonci.core.yamldoc import line_of
 from leptonci.runtime.context import Context
+
+
+@dataclass(frozen=True)
+class SourceDoc:
+    """One object in a source manifest: where a rendered object's problem is reported."""
+
+    obj: str  # "Deployment/digits-serving"
+    file: str  # shown path, relative to the repository
+    offset: int  # lines before the document's first line
+    tree: Any  # the document's round-trip tree (its nodes know their lines)
 
 
 def check_environment(
@@ -28,8 +49,10 @@ def check_environment(
     objects: Sequence[Mapping[str, Any]],
     *,
     ledger: Ledger | None,
+    sources: Sequence[SourceDoc] = (),
 ) -> tuple[list[tuple[str, str]], list[LeptonError]]:
-    """((what, detail) checked, errors) for every model with a ``serving:`` shape."""
+    """((what, detail) checked, errors) for every model with a ``serving:`` shape;
+    sources: the overlay's source objects, overlay first, then its bases."""
     checked: list[tuple[str, str]] = []
     errors: list[LeptonError] = []
     destination = parse_destination(config.registry)
@@ -47,14 +70,7 @@ def check_environment(
             names=names,
             model_base_path=model.image.model_base_path,
         )
-        for problem in problems:
-            errors.append(
-                ConfigError(
-                    f"environment {env.name!r}, model {name!r}: {problem}",
-                    file=f"{env.path} (rendered)",
-                    hint="see docs/serving.md for each shape's manifests",
-                )
-            )
+        errors += [_error(problem, env, name, sources) for problem in problems]
         if served is not None:
             checked.append(
                 (
@@ -63,6 +79,25 @@ def check_environment(
                 )
             )
     return checked, errors
+
+
+def _error(
+    problem: Problem, env: EnvironmentConfig, model: str, sources: Sequence[SourceDoc]
+) -> ConfigError:
+    message = f"environment {env.name!r}, model {model!r}: {problem}"
+    hint = "see docs/serving.md for each shape's manifests"
+    source = next((s for s in sources if problem.obj and s.obj == problem.obj), None)
+    if source is None:
+        return ConfigError(
+            f"{message} in the rendered {env.path}",
+            file=CONFIG_FILE,
+            key=f"models.{model}.serving",
+            hint=hint,
+        )
+    line = line_of(source.tree, problem.path)
+    if line is None:  # the path is not in the source at all: the document's first line
+        line = source.tree.lc.line + 1 if hasattr(source.tree, "lc") else 1
+    return ConfigError(message, file=source.file, line=source.offset + line, hint=hint)
 
 
 def check_cluster(
