@@ -32,9 +32,11 @@ from leptonci.core.errors import ExitCode
 from leptonci.core.images import BaseRef
 from leptonci.core.ledger import ReleaseRecord
 from leptonci.core.trailers import CommitTrailers, history_from_commits, parse_trailers
+from leptonci.manifests import ImageTarget, edit_folder
 from tests.fixtures.git_repo import Clone
 from tests.fuzz.outcome import outcome
 from tests.fuzz.test_github import PULL, _event, _github
+from tests.fuzz.test_manifests import KUSTOMIZATION
 from tests.fuzz.test_registry import (
     CONFIG_BLOB,
     IMAGE,
@@ -51,6 +53,12 @@ CONFIGS = sorted((CORPUS / "configs").glob("*.yaml"))
 MANIFESTS = sorted((CORPUS / "manifests").glob("*.yaml"))
 REPLIES = sorted((CORPUS / "replies").iterdir())
 OUTSIDE = ExitCode.OUTSIDE
+TARGET = ImageTarget(
+    name="leptonci/digits",
+    new_name="registry.test/ml/digits",
+    tag="digits-1",
+    digest="sha256:" + "ab" * 32,
+)
 
 
 def _trailers(data: bytes) -> None:
@@ -74,6 +82,10 @@ def _error_body(data: bytes) -> None:
     _error_codes(response)
 
 
+def _kustomization_edit(data: bytes) -> None:
+    edit_folder({KUSTOMIZATION: data.decode()}, TARGET)
+
+
 def _auto_merge(data: bytes) -> None:
     _github([data]).enable_auto_merge(pull=PULL, method="merge", headline="h", body="b")
 
@@ -88,6 +100,7 @@ PARSERS: dict[str, tuple[Callable[[bytes], object], ExitCode]] = {
     "registry-error": (_error_body, OUTSIDE),
     "github-event": (_event, OUTSIDE),
     "github-automerge": (_auto_merge, OUTSIDE),
+    "kustomization-edit": (_kustomization_edit, ExitCode.BAD_INPUT),
 }
 
 

@@ -25,6 +25,7 @@ _LOCAL_SCHEMAS = {
 }
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _API_VERSION = re.compile(r"([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?")
+_KIND = re.compile(r"[A-Za-z][A-Za-z0-9]*")  # a Go type name: it names a schema file too
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def violation(
             return SchemaViolation((key,), f"{key} must be a string, not {type(value).__name__}")
     if not _API_VERSION.fullmatch(str(obj["apiVersion"])):  # it names a schema file
         return SchemaViolation(("apiVersion",), f"{obj['apiVersion']!r} is not an apiVersion")
+    if not _KIND.fullmatch(str(obj["kind"])):
+        return SchemaViolation(("kind",), f"{obj['kind']!r} is not a kind")
     local = _LOCAL_SCHEMAS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
     if local is not None:
         return _local_violation(obj, local)

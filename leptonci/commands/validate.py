@@ -189,7 +189,8 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
     for env in config.environments:
         if env.name in broken:
             continue
-        rendered = _attempt(errors, partial(_render, ctx.root, env.path))
+        env_sources = [s for f in env_folders.get(env.name, []) for s in sources.get(f, [])]
+        rendered = _attempt(errors, partial(_render, ctx.root, env.path, env_sources))
         if rendered is None:
             continue
         checked.append(Checked(f"overlay {env.name}", f"renders {len(rendered)} valid object(s)"))
@@ -200,7 +201,7 @@ def _validate(ctx: Context, config: Config, errors: list[LeptonError]) -> list[C
                 env,
                 rendered,
                 ledger=ledger,
-                sources=[s for f in env_folders.get(env.name, []) for s in sources.get(f, [])],
+                sources=env_sources,
             ),
             serving.check_cluster(ctx, config, env),
         ):
@@ -350,11 +351,20 @@ def _schema_check(doc: Any, *, file: str, line_offset: int = 0) -> bool:
     if found is None:
         return True
     line = line_of(doc, list(found.path))
-    raise ConfigError(
-        f"{_kind_name(doc)}: {found.message}",
-        file=file,
-        line=None if line is None else line + line_offset,
-        key=found.key or None,
+    raise _violation(doc, found, file=file, line=None if line is None else line + line_offset)
+
+
+def _violation(
+    doc: Any,
+    found: kubeschema.SchemaViolation,
+    *,
+    file: str,
+    line: int | None,
+    rendered: str | None = None,
+) -> ConfigError:
+    once = f" (once rendered: {rendered})" if rendered else ""
+    return ConfigError(
+        f"{_kind_name(doc)}: {found.message}{once}", file=file, line=line, key=found.key or None
     )
 
 
@@ -365,14 +375,24 @@ def _kind_name(doc: Any) -> str:
     return f"{doc.get('kind')}/{name}"
 
 
-def _render(root: Path, env_path: str) -> list[dict[str, Any]] | None:
-    """The overlay's rendered objects, each schema-checked; None without kustomize."""
+def _render(
+    root: Path, env_path: str, sources: list[serving.SourceDoc]
+) -> list[dict[str, Any]] | None:
+    """The overlay's rendered objects, each schema-checked (a violation reported at the
+    source that declares the object, where there is one); None without kustomize."""
     if kustomize.renderer() is None:
         return None
     text = kustomize.render(root, env_path)
+    rendered = f"{env_path} (rendered)"
     objects = []
-    for _offset, doc in _documents(text, file=f"{env_path} (rendered)"):
+    for _offset, doc in _documents(text, file=rendered):
         if isinstance(doc, dict) and doc.get("kind"):
-            _schema_check(doc, file=f"{env_path} (rendered)")
+            found = kubeschema.violation(plain(doc))
+            if found is not None:
+                where = serving.at_source(sources, _kind_name(doc), found.path)
+                if where is None:  # not from a source here (a generator, a remote base)
+                    raise _violation(doc, found, file=rendered, line=line_of(doc, found.path))
+                file, line = where
+                raise _violation(doc, found, file=file, line=line, rendered=env_path)
             objects.append(plain(doc))
     return objects

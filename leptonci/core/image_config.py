@@ -9,7 +9,9 @@ import re
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from leptonci.core.errors import ConfigError
 from leptonci.core.imageref import is_repository
+from leptonci.core.images import parse_base
 
 # A Flux ImagePolicy as its setter comments name it: "NAMESPACE:NAME" (DNS labels/subdomains)
 FLUX_POLICY_RE = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
@@ -33,6 +35,16 @@ class ImageConfig(BaseModel):
     def _ref_chars(cls, value: str | None) -> str | None:
         if value is not None and not is_repository(value):
             raise ValueError(f"{value!r} is not a valid image repository name")
+        return value
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        """Checked when the config loads (the file, line and key known), not at build."""
+        try:
+            parse_base(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("image.base: ")) from None
         return value
 
     @field_validator("flux_policy")

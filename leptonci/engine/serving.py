@@ -81,23 +81,34 @@ def check_environment(
     return checked, errors
 
 
+def at_source(
+    sources: Sequence[SourceDoc], obj: str | None, path: Sequence[str | int]
+) -> tuple[str, int] | None:
+    """(file, line) of the field at path in the source that declares obj, or None: the
+    line of the deepest part of path the source has, else its document's first line."""
+    source = next((s for s in sources if obj and s.obj == obj), None)
+    if source is None:
+        return None
+    line = line_of(source.tree, path)
+    if line is None:
+        line = source.tree.lc.line + 1 if hasattr(source.tree, "lc") else 1
+    return source.file, source.offset + line
+
+
 def _error(
     problem: Problem, env: EnvironmentConfig, model: str, sources: Sequence[SourceDoc]
 ) -> ConfigError:
     message = f"environment {env.name!r}, model {model!r}: {problem}"
     hint = "see docs/serving.md for each shape's manifests"
-    source = next((s for s in sources if problem.obj and s.obj == problem.obj), None)
-    if source is None:
+    where = at_source(sources, problem.obj, problem.path)
+    if where is None:
         return ConfigError(
             f"{message} in the rendered {env.path}",
             file=CONFIG_FILE,
             key=f"models.{model}.serving",
             hint=hint,
         )
-    line = line_of(source.tree, problem.path)
-    if line is None:  # the path is not in the source at all: the document's first line
-        line = source.tree.lc.line + 1 if hasattr(source.tree, "lc") else 1
-    return ConfigError(message, file=source.file, line=source.offset + line, hint=hint)
+    return ConfigError(message, file=where[0], line=where[1], hint=hint)
 
 
 def check_cluster(

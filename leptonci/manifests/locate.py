@@ -44,7 +44,7 @@ def _ruamel_locate(text: str, *, path: str) -> list[Node | None]:
             f"not valid YAML ({problem})", file=path, line=line, hint="fix the file and retry"
         ) from None
     memo: dict[int, Node] = {}
-    return [None if r is None else _convert(r, text, memo) for r in roots]
+    return [None if r is None else _convert(r, text, memo, path) for r in roots]
 
 
 def _value_start(text: str, index: int) -> int:
@@ -57,7 +57,7 @@ def _value_start(text: str, index: int) -> int:
     return index
 
 
-def _convert(node: YamlNode, text: str, memo: dict[int, Node]) -> Node:
+def _convert(node: YamlNode, text: str, memo: dict[int, Node], path: str) -> Node:
     done = memo.get(id(node))
     if done is not None:  # an alias: the same node, edited once
         return done
@@ -76,11 +76,19 @@ def _convert(node: YamlNode, text: str, memo: dict[int, Node]) -> Node:
         for key, value in node.value:
             if not isinstance(key, ScalarNode):
                 continue  # complex keys never hold an image
-            k = _convert(key, text, memo)
-            v = _convert(value, text, memo)
+            k = _convert(key, text, memo, path)
+            v = _convert(value, text, memo, path)
             assert isinstance(k, Scalar)
             if isinstance(v, Scalar) and v.empty:
-                colon = text.index(":", k.end) + 1
+                between = text[k.end : result.end]
+                after = k.end + len(between) - len(between.lstrip())
+                colon = after + 1 if text.startswith(":", after) else 0
+                if not colon:  # "{key}" or "? key": no place to write a value into
+                    raise ConfigError(
+                        f"key {k.value!r} has no ':' and no value; write it as KEY: VALUE",
+                        file=path,
+                        line=k.line,
+                    )
                 v = Scalar("", "", colon, colon, k.line, empty=True)
             result.pairs.append((k, v))
     elif isinstance(node, SequenceNode):
@@ -91,7 +99,7 @@ def _convert(node: YamlNode, text: str, memo: dict[int, Node]) -> Node:
             column=node.start_mark.column,
         )
         memo[id(node)] = result
-        result.items.extend(_convert(item, text, memo) for item in node.value)
+        result.items.extend(_convert(item, text, memo, path) for item in node.value)
     else:  # pragma: no cover - ruamel has no other node kind
         raise TypeError(type(node))
     memo[id(node)] = result
