@@ -2,8 +2,9 @@
 
 Every YAML file leptonci parses goes through ``yaml_parser``: its composer refuses a
 document whose aliases would expand past ``MAX_ALIAS_NODES`` nodes, or refer to a node
-from inside it (a "billion laughs" file, or a recursive one), before anything walks,
-copies or dumps the tree. ``load_yaml_with_lines`` parses with ruamel.yaml's round-trip
+from inside it (a "billion laughs" file, or a recursive one), and a mapping or list used
+as a key (no Kubernetes or leptonci file has one; the round-trip loader fails on it with a
+TypeError), before anything walks, copies or dumps the tree. ``load_yaml_with_lines`` parses with ruamel.yaml's round-trip
 loader so that errors (and later checks on the parsed tree) can name the file, the line
 and the key path; ``plain`` turns the tree into dicts and lists; ``line_of`` finds a key
 path's line.
@@ -21,7 +22,7 @@ from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
-from ruamel.yaml.nodes import MappingNode, SequenceNode
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from leptonci.core.errors import ConfigError
 
@@ -35,6 +36,15 @@ MAX_DEPTH = 200  # nesting levels; deeper is no file a person wrote
 
 class _BoundedComposer(Composer):  # type: ignore[misc]
     """ruamel.yaml's composer, counting what each alias would expand to."""
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        node = super().compose_mapping_node(anchor)
+        for key, _ in node.value:
+            if not isinstance(key, ScalarNode):
+                raise ComposerError(
+                    None, None, "a mapping or list used as a key: keys are text", key.start_mark
+                )
+        return node
 
     def __init__(self, loader: Any = None) -> None:
         super().__init__(loader)
