@@ -61,10 +61,18 @@ class ConfigError(LeptonError):
         self.detail = message  # the message without its file:line: key: prefix
         where = ""
         if file:
-            where = file if line is None else f"{file}:{line}"
+            where = printable(file) if line is None else f"{printable(file)}:{line}"
             where += ": "
-        at_key = f"{key}: " if key else ""
+        at_key = f"{printable(key)}: " if key else ""
         super().__init__(f"{where}{at_key}{message}", hint=hint)
+
+
+def printable(text: str) -> str:
+    """text with each character a terminal or a log would act on (a line or record
+    separator, an escape) written as its escape: a user's key names its line, once."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class UsageError(LeptonError):
