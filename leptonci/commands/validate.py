@@ -88,22 +88,31 @@ def validate_all(ctx: Context) -> tuple[list[Checked], list[LeptonError]]:
     if config is None or errors:
         return [], errors
     checked = _validate(ctx, config, errors)
-    errors = [_at_config_line(e, text) for e in errors]
+    errors = _at_config_lines(errors, text)
     unique = {str(e): e for e in errors}  # a file read by two checks is reported once
     return checked, list(unique.values())
 
 
-def _at_config_line(error: LeptonError, text: str) -> LeptonError:
-    """error, at the line of its key when it is about leptonci.yaml and names no line."""
-    if type(error) is not ConfigError or error.file != CONFIG_FILE or error.line or not error.key:
-        return error
-    loc = [
-        int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.[]+", error.key)
-    ]
-    line = line_of(load_yaml_with_lines(text, file=CONFIG_FILE), loc)
-    if line is None:
-        return error
-    return ConfigError(error.detail, file=error.file, line=line, key=error.key, hint=error.hint)
+def _at_config_lines(errors: list[LeptonError], text: str) -> list[LeptonError]:
+    """errors, each about leptonci.yaml that names a key but no line at its key's line."""
+    tree = None
+    out: list[LeptonError] = []
+    for error in errors:
+        if (
+            type(error) is ConfigError
+            and error.file == CONFIG_FILE
+            and error.key
+            and not error.line
+        ):
+            tree = tree if tree is not None else load_yaml_with_lines(text, file=CONFIG_FILE)
+            parts = re.findall(r"\[\d+\]|[^.[]+", error.key)
+            line = line_of(tree, [int(p[1:-1]) if p.startswith("[") else p for p in parts])
+            if line is not None:
+                error = ConfigError(
+                    error.detail, file=error.file, line=line, key=error.key, hint=error.hint
+                )
+        out.append(error)
+    return out
 
 
 def _attempt(errors: list[LeptonError], check: Callable[[], T]) -> T | None:
